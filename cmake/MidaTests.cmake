@@ -1,0 +1,70 @@
+# Tests: one CTest per module self-test (unit.<noun>), data-driven mapping
+# tests, CLI tests and the Python cross-checks.  Scale every timeout with
+# MIDA_TEST_TIMEOUT_MULTIPLIER in the environment of the test scripts.
+
+# The self-test table is generated from the modules that define
+# mida_<noun>_test(), so adding a module adds its test.
+set(_mida_selftests "")
+foreach(src ${MIDA_SOURCES})
+  get_filename_component(stem ${src} NAME_WE)
+  string(REGEX REPLACE "^mida_" "" noun ${stem})
+  file(STRINGS ${src} _has REGEX "^int mida_${noun}_test *\\(")
+  if(_has)
+    list(APPEND _mida_selftests ${noun})
+  endif()
+endforeach()
+set(_table "")
+foreach(noun ${_mida_selftests})
+  string(APPEND _table "MIDA_SELFTEST(${noun})\n")
+endforeach()
+file(WRITE ${CMAKE_BINARY_DIR}/selftest_table.h.in "${_table}")
+configure_file(${CMAKE_BINARY_DIR}/selftest_table.h.in ${CMAKE_BINARY_DIR}/selftest_table.h COPYONLY)
+
+add_executable(mida_selftest tests/unit/selftest.c)
+target_include_directories(mida_selftest PRIVATE ${CMAKE_BINARY_DIR})
+target_link_libraries(mida_selftest PRIVATE mida_static)
+target_compile_definitions(mida_selftest PRIVATE MIDA_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+
+# Writes a fixed result set in one SPARQL result format, for
+# tests/python/test_results_formats.py to parse with rdflib.
+add_executable(mida_results_dump tests/unit/results_dump.c)
+target_link_libraries(mida_results_dump PRIVATE mida_static)
+
+foreach(noun ${_mida_selftests})
+  add_test(NAME unit.${noun} COMMAND mida_selftest --test ${noun})
+  set_tests_properties(unit.${noun} PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT})
+endforeach()
+
+# N-Quads in, JSON-LD out: driven by tests/python/test_jsonld_writer.py
+# against the W3C fromRdf cases.
+add_executable(mida_jsonld_convert tests/unit/jsonld_convert.c)
+target_link_libraries(mida_jsonld_convert PRIVATE mida_static)
+
+# Script tests get the paths they need in the environment.
+set(MIDA_TEST_ENV
+  "MIDA_BIN=$<TARGET_FILE:mida_tool>"
+  "MIDA_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+  "MIDA_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared"
+  "MIDA_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  "PYTHON=/usr/bin/python3")
+
+file(GLOB _cli_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/*.sh)
+foreach(t ${_cli_tests})
+  get_filename_component(name ${t} NAME_WE)
+  add_test(NAME cli.${name} COMMAND bash ${t})
+  set_tests_properties(cli.${name} PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}
+                       ENVIRONMENT "${MIDA_TEST_ENV}")
+endforeach()
+
+file(GLOB _py_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/python/test_*.py)
+foreach(t ${_py_tests})
+  get_filename_component(name ${t} NAME_WE)
+  string(REGEX REPLACE "^test_" "" name ${name})
+  add_test(NAME python.${name} COMMAND /usr/bin/python3 ${t})
+  set_tests_properties(python.${name} PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}
+                       ENVIRONMENT "${MIDA_TEST_ENV}" SKIP_RETURN_CODE 77)
+endforeach()
+
+add_test(NAME data.mapping COMMAND bash ${CMAKE_SOURCE_DIR}/tests/data/run.sh)
+set_tests_properties(data.mapping PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}
+                     ENVIRONMENT "${MIDA_TEST_ENV}")

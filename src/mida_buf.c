@@ -1,0 +1,176 @@
+/* mida_buf.c - bounded growable buffers and string arenas.
+ * Owns: memory growth policy for text built piece by piece.
+ * Must not: know what the text means.
+ */
+#include "mida_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void mida_buf_init(mida_buf_t *b, size_t max)
+{
+    assert(b);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max ? max : MIDA_BUF_UNLIMITED;
+}
+
+void mida_buf_free(mida_buf_t *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void mida_buf_reset(mida_buf_t *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+/* Makes room for `extra` more bytes plus the terminator. */
+static int s_grow(mida_buf_t *b, size_t extra)
+{
+    if (extra > b->max - b->len)
+        return MIDA_ETOOBIG;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap * 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return MIDA_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int mida_buf_add(mida_buf_t *b, const void *data, size_t len)
+{
+    if (!b || (!data && len))
+        return MIDA_EINVAL;
+    int rc = s_grow(b, len);
+    if (rc)
+        return rc;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int mida_buf_adds(mida_buf_t *b, const char *s)
+{
+    return mida_buf_add(b, s, s ? strlen(s) : 0);
+}
+
+int mida_buf_addc(mida_buf_t *b, char c)
+{
+    return mida_buf_add(b, &c, 1);
+}
+
+int mida_buf_vprintf(mida_buf_t *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return MIDA_EINVAL;
+    int rc = s_grow(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int mida_buf_printf(mida_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = mida_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *mida_buf_str(const mida_buf_t *b)
+{
+    return (b && b->data) ? b->data : "";
+}
+
+char *mida_buf_detach(mida_buf_t *b)
+{
+    char *p = b->data;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ---- arena ---------------------------------------------------------- */
+
+#define ARENA_CHUNK 65536
+
+struct mida_arena_chunk {
+    struct mida_arena_chunk *next;
+    size_t used;
+    size_t size;
+    char mem[];
+};
+
+void mida_arena_init(mida_arena_t *a)
+{
+    a->head = NULL;
+    a->total = 0;
+}
+
+void mida_arena_free(mida_arena_t *a)
+{
+    struct mida_arena_chunk *c = a->head;
+    while (c) {
+        struct mida_arena_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+    a->total = 0;
+}
+
+char *mida_arena_strndup(mida_arena_t *a, const char *s, size_t n)
+{
+    struct mida_arena_chunk *c = a->head;
+    if (!c || c->size - c->used < n + 1) {
+        size_t size = n + 1 > ARENA_CHUNK / 4 ? n + 1 : ARENA_CHUNK;
+        c = malloc(sizeof *c + size);
+        if (!c)
+            return NULL;
+        c->used = 0;
+        c->size = size;
+        /* A large string gets a chunk of its own, kept behind the current
+         * one so that the current chunk's free space is not wasted. */
+        if (size > ARENA_CHUNK && a->head) {
+            c->next = a->head->next;
+            a->head->next = c;
+        } else {
+            c->next = a->head;
+            a->head = c;
+        }
+    }
+    char *p = c->mem + c->used;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    c->used += n + 1;
+    a->total += n + 1;
+    return p;
+}
+
+char *mida_arena_strdup(mida_arena_t *a, const char *s)
+{
+    return s ? mida_arena_strndup(a, s, strlen(s)) : NULL;
+}

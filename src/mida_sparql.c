@@ -1,0 +1,351 @@
+/* mida_sparql.c - the query engine: SPARQL over a store, through rasqal.
+ * Owns: parsing and running queries, turning Redland results into
+ *       mida_results_t, engine limits and error positions.
+ * Must not: format results (mida_results), know about HTTP or the CLI.
+ */
+#include "mida_internal.h"
+
+#include <ctype.h>
+#include <redland.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define QUERY_LANGUAGE "sparql11-query"
+
+struct mida_query {
+    mida_store_t *store;
+    char *text;
+    char *base;
+    mida_query_kind_t kind;
+};
+
+typedef struct {
+    char msg[512];
+    long line;
+    int errors;
+} s_log_capture;
+
+static void s_on_rasqal_log(void *ud, raptor_log_message *m)
+{
+    s_log_capture *c = ud;
+    if (m->level < RAPTOR_LOG_LEVEL_ERROR)
+        return; /* warnings such as "variable bound but unused" are noise here */
+    if (c->errors++ == 0) {
+        snprintf(c->msg, sizeof c->msg, "%s", m->text ? m->text : "error");
+        c->line = m->locator ? m->locator->line : -1;
+    }
+}
+
+/* Features rasqal 0.9.33 does not parse, recognised from the token its
+ * parser stopped at.  Returns a feature name or NULL. */
+static const char *s_unsupported_feature(const char *msg, const char *text, long line)
+{
+    const char *u = strstr(msg, "unexpected ");
+    if (!u)
+        return NULL;
+    u += strlen("unexpected ");
+    if (!strncmp(u, "NOT", 3) || !strncmp(u, "EXISTS", 6))
+        return "EXISTS / NOT EXISTS";
+    if (!strncmp(u, "'/'", 3) || !strncmp(u, "'|'", 3) || !strncmp(u, "'^'", 3))
+        return "property paths";
+    if ((!strncmp(u, "'*'", 3) || !strncmp(u, "'+'", 3) || !strncmp(u, "'?'", 3)) && line > 0) {
+        /* a '*' '+' '?' right after a predicate IRI or prefixed name */
+        const char *p = text;
+        for (long l = 1; l < line && p; l++) {
+            p = strchr(p, '\n');
+            if (p)
+                p++;
+        }
+        if (p && (strstr(p, ">*") || strstr(p, ">+") || strstr(p, ">?") || strstr(p, ")*") ||
+                  strstr(p, ")+")))
+            return "property paths";
+    }
+    return NULL;
+}
+
+static int s_prepare_check(mida_store_t *store, const char *text, const char *base,
+                           mida_query_kind_t *kind, char *err, size_t errlen)
+{
+    librdf_world *world = mida__store_world(store);
+    rasqal_world *rw = librdf_world_get_rasqal(world);
+    s_log_capture cap = {"", -1, 0};
+    rasqal_world_set_log_handler(rw, &cap, s_on_rasqal_log);
+    rasqal_query *rq = rasqal_new_query(rw, QUERY_LANGUAGE, NULL);
+    raptor_uri *base_uri = NULL;
+    if (base)
+        base_uri = raptor_new_uri(librdf_world_get_raptor(world), (const unsigned char *)base);
+    int rc = 0;
+    if (!rq) {
+        rc = MIDA_ENOMEM;
+        snprintf(err, errlen, "cannot create a query");
+    } else if (rasqal_query_prepare(rq, (const unsigned char *)text, base_uri) || cap.errors) {
+        const char *feature = s_unsupported_feature(cap.msg, text, cap.line);
+        if (feature) {
+            rc = MIDA_EUNSUPPORTED;
+            snprintf(err, errlen, "line %ld: %s are not supported by this query engine (%s)",
+                     cap.line, feature, cap.msg);
+        } else {
+            rc = MIDA_EPARSE;
+            if (cap.line > 0)
+                snprintf(err, errlen, "line %ld: %s", cap.line, *cap.msg ? cap.msg : "syntax error");
+            else
+                snprintf(err, errlen, "%s", *cap.msg ? cap.msg : "syntax error");
+        }
+    } else {
+        switch (rasqal_query_get_verb(rq)) {
+        case RASQAL_QUERY_VERB_SELECT: *kind = MIDA_QUERY_SELECT; break;
+        case RASQAL_QUERY_VERB_ASK: *kind = MIDA_QUERY_ASK; break;
+        case RASQAL_QUERY_VERB_CONSTRUCT: *kind = MIDA_QUERY_CONSTRUCT; break;
+        case RASQAL_QUERY_VERB_DESCRIBE: *kind = MIDA_QUERY_DESCRIBE; break;
+        default:
+            rc = MIDA_EUNSUPPORTED;
+            snprintf(err, errlen, "only SELECT, ASK, CONSTRUCT and DESCRIBE queries are supported");
+        }
+    }
+    if (base_uri)
+        raptor_free_uri(base_uri);
+    if (rq)
+        rasqal_free_query(rq);
+    rasqal_world_set_log_handler(rw, NULL, NULL);
+    return rc;
+}
+
+mida_query_t *mida_query_prepare(mida_store_t *store, const char *text, const char *base,
+                                 int *rcp, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    int rc = 0;
+    mida_query_t *q = NULL;
+    if (!store || !text) {
+        rc = MIDA_EINVAL;
+        snprintf(err, errlen, "no query");
+    } else if (!*text) {
+        rc = MIDA_EPARSE;
+        snprintf(err, errlen, "the query is empty");
+    } else {
+        mida_query_kind_t kind = 0;
+        mida__store_lock(store);
+        rc = s_prepare_check(store, text, base, &kind, err, errlen);
+        mida__store_unlock(store);
+        if (!rc) {
+            q = calloc(1, sizeof *q);
+            if (q) {
+                q->store = store;
+                q->kind = kind;
+                q->text = strdup(text);
+                q->base = base ? strdup(base) : NULL;
+            }
+            if (!q || !q->text || (base && !q->base)) {
+                mida_query_destroy(&q);
+                rc = MIDA_ENOMEM;
+                snprintf(err, errlen, "out of memory");
+            }
+        }
+    }
+    if (rcp)
+        *rcp = rc;
+    return q;
+}
+
+mida_query_kind_t mida_query_kind(const mida_query_t *q)
+{
+    return q ? q->kind : 0;
+}
+
+void mida_query_destroy(mida_query_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->text);
+    free((*self_p)->base);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static void s_node_term(librdf_node *n, mida_term_t *t)
+{
+    *t = (mida_term_t){0};
+    if (!n)
+        return;
+    if (librdf_node_is_resource(n)) {
+        *t = mida_term_iri((const char *)librdf_uri_as_string(librdf_node_get_uri(n)));
+    } else if (librdf_node_is_blank(n)) {
+        *t = mida_term_blank((const char *)librdf_node_get_blank_identifier(n));
+    } else if (librdf_node_is_literal(n)) {
+        librdf_uri *dt = librdf_node_get_literal_value_datatype_uri(n);
+        *t = mida_term_literal((const char *)librdf_node_get_literal_value(n),
+                               dt ? (const char *)librdf_uri_as_string(dt) : NULL,
+                               librdf_node_get_literal_value_language(n));
+    }
+}
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int s_collect_bindings(librdf_query_results *res, const mida_query_limits_t *lim,
+                              double deadline, mida_results_t **out, char *err, size_t errlen)
+{
+    int nvars = librdf_query_results_get_bindings_count(res);
+    if (nvars < 0)
+        nvars = 0;
+    const char **names = calloc((size_t)nvars + 1, sizeof *names);
+    librdf_node **values = calloc((size_t)nvars + 1, sizeof *values);
+    mida_term_t *cells = calloc((size_t)nvars + 1, sizeof *cells);
+    int rc = (names && values && cells) ? 0 : MIDA_ENOMEM;
+    for (int i = 0; !rc && i < nvars; i++)
+        names[i] = librdf_query_results_get_binding_name(res, i);
+    mida_results_t *r = rc ? NULL : mida_results_new_bindings((size_t)nvars, names);
+    if (!rc && !r)
+        rc = MIDA_ENOMEM;
+    if (r)
+        mida_results_set_max_rows(r, lim->max_rows);
+    while (!rc && !librdf_query_results_finished(res)) {
+        for (int i = 0; i < nvars; i++) {
+            values[i] = librdf_query_results_get_binding_value(res, i);
+            s_node_term(values[i], &cells[i]);
+        }
+        rc = mida_results_add_row(r, cells);
+        for (int i = 0; i < nvars; i++)
+            if (values[i])
+                librdf_free_node(values[i]);
+        if (rc == MIDA_ELIMIT)
+            snprintf(err, errlen, "the answer has more than %zu rows (the row limit)", lim->max_rows);
+        if (!rc && deadline > 0 && s_now() > deadline) {
+            rc = MIDA_ELIMIT;
+            snprintf(err, errlen, "the query ran longer than %.3g s (the time limit)", lim->timeout_s);
+        }
+        if (!rc)
+            librdf_query_results_next(res);
+    }
+    free(names);
+    free(values);
+    free(cells);
+    if (rc)
+        mida_results_destroy(&r);
+    *out = r;
+    return rc;
+}
+
+static int s_collect_graph(librdf_query_results *res, const mida_query_limits_t *lim,
+                           double deadline, mida_results_t **out, char *err, size_t errlen)
+{
+    mida_quads_t *g = mida_quads_new();
+    if (!g)
+        return MIDA_ENOMEM;
+    librdf_stream *stream = librdf_query_results_as_stream(res);
+    int rc = 0;
+    while (stream && !rc && !librdf_stream_end(stream)) {
+        librdf_statement *st = librdf_stream_get_object(stream);
+        mida_term_t s, p, o;
+        s_node_term(librdf_statement_get_subject(st), &s);
+        s_node_term(librdf_statement_get_predicate(st), &p);
+        s_node_term(librdf_statement_get_object(st), &o);
+        if (s.kind && p.kind && o.kind)
+            rc = mida_quads_add(g, &s, &p, &o, NULL);
+        if (!rc && lim->max_rows && mida_quads_count(g) > lim->max_rows) {
+            rc = MIDA_ELIMIT;
+            snprintf(err, errlen, "the answer has more than %zu triples (the row limit)", lim->max_rows);
+        }
+        if (!rc && deadline > 0 && s_now() > deadline) {
+            rc = MIDA_ELIMIT;
+            snprintf(err, errlen, "the query ran longer than %.3g s (the time limit)", lim->timeout_s);
+        }
+        librdf_stream_next(stream);
+    }
+    if (stream)
+        librdf_free_stream(stream);
+    if (!rc) {
+        /* CONSTRUCT may repeat triples; a graph is a set */
+        mida_quads_sort_unique(g);
+        *out = mida_results_new_graph(&g);
+        if (!*out)
+            rc = MIDA_ENOMEM;
+    }
+    mida_quads_destroy(&g);
+    return rc;
+}
+
+int mida_query_execute(mida_query_t *q, const mida_query_limits_t *limits, mida_results_t **out,
+                       char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!q || !out)
+        return MIDA_EINVAL;
+    *out = NULL;
+    static const mida_query_limits_t none = {0, 0};
+    if (!limits)
+        limits = &none;
+    double deadline = limits->timeout_s > 0 ? s_now() + limits->timeout_s : 0;
+    mida_store_t *store = q->store;
+    mida__store_lock(store);
+    librdf_world *world = mida__store_world(store);
+    rasqal_world *rw = librdf_world_get_rasqal(world);
+    s_log_capture cap = {"", -1, 0};
+    rasqal_world_set_log_handler(rw, &cap, s_on_rasqal_log);
+    librdf_uri *base = q->base ? librdf_new_uri(world, (const unsigned char *)q->base) : NULL;
+    librdf_query *lq = librdf_new_query(world, QUERY_LANGUAGE, NULL, (const unsigned char *)q->text, base);
+    librdf_query_results *res = lq ? librdf_query_execute(lq, mida__store_model(store)) : NULL;
+    int rc = 0;
+    if (!res) {
+        rc = MIDA_EQUERY;
+        snprintf(err, errlen, "the query failed: %s", *cap.msg ? cap.msg : "the engine gave no reason");
+    } else if (librdf_query_results_is_boolean(res)) {
+        int b = librdf_query_results_get_boolean(res);
+        if (b < 0) {
+            rc = MIDA_EQUERY;
+            snprintf(err, errlen, "the query failed: %s", *cap.msg ? cap.msg : "no boolean answer");
+        } else {
+            *out = mida_results_new_boolean(b > 0);
+            rc = *out ? 0 : MIDA_ENOMEM;
+        }
+    } else if (librdf_query_results_is_bindings(res)) {
+        rc = s_collect_bindings(res, limits, deadline, out, err, errlen);
+    } else if (librdf_query_results_is_graph(res)) {
+        rc = s_collect_graph(res, limits, deadline, out, err, errlen);
+    } else {
+        rc = MIDA_EQUERY;
+        snprintf(err, errlen, "the engine returned an unknown kind of result");
+    }
+    if (!rc && cap.errors) {
+        /* rasqal reports some evaluation failures only through the log */
+        mida_results_destroy(out);
+        rc = MIDA_EQUERY;
+        snprintf(err, errlen, "the query failed: %s", cap.msg);
+    }
+    if (res)
+        librdf_free_query_results(res);
+    if (lq)
+        librdf_free_query(lq);
+    if (base)
+        librdf_free_uri(base);
+    rasqal_world_set_log_handler(rw, NULL, NULL);
+    mida__store_unlock(store);
+    return rc;
+}
+
+int mida_sparql_run(mida_store_t *store, const char *text, const mida_query_limits_t *limits,
+                    mida_results_t **out, char *err, size_t errlen)
+{
+    int rc = 0;
+    mida_query_t *q = mida_query_prepare(store, text, NULL, &rc, err, errlen);
+    if (!q)
+        return rc;
+    rc = mida_query_execute(q, limits, out, err, errlen);
+    mida_query_destroy(&q);
+    return rc;
+}

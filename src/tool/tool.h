@@ -1,0 +1,48 @@
+/* tool.h - what the sub-commands of the `mida` program share.
+ * The program uses mida.h only (STYLE: the CLI is a library client).
+ *
+ * Exit codes (documented in docs/cli.md):
+ *   0  success
+ *   1  failure (bad input file, bad query, store error, ...)
+ *   2  usage error (unknown option, missing argument)
+ *   3  done, but some input records were refused (ingest)
+ */
+#ifndef MIDA_TOOL_H
+#define MIDA_TOOL_H
+
+#include "mida.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
+
+typedef struct tool_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(mida_ctx_t *ctx, int argc, char **argv);
+} tool_cmd_t;
+
+int tool_ingest(mida_ctx_t *ctx, int argc, char **argv);
+int tool_sparql(mida_ctx_t *ctx, int argc, char **argv);
+int tool_export(mida_ctx_t *ctx, int argc, char **argv);
+
+/* Prints "mida CMD: message" to stderr. */
+void tool_err(const char *cmd, const char *fmt, ...) MIDA_PRINTF(2, 3);
+/* Prints the error and "Try 'mida CMD --help'." and returns EXIT_USAGE. */
+int tool_usage_error(const char *cmd, const char *fmt, ...) MIDA_PRINTF(2, 3);
+/* The log handler the program installs: one line per event on stderr. */
+void tool_log(void *ud, mida_log_level_t level, mida_facility_t facility, int code,
+              const mida_locator_t *where, const char *message);
+/* Reads a whole file ("-" = stdin) into a new string; NULL with errno. */
+char *tool_read_file(const char *path, size_t max, size_t *len);
+/* Opens `path` for output through a temporary file beside it, so that a
+ * failed run never leaves a half-written file; "-" or NULL is stdout. */
+typedef struct tool_out {
+    FILE *f;
+    char *path, *tmp;
+} tool_out_t;
+int tool_out_open(tool_out_t *o, const char *path);
+/* Closes; renames into place when ok, removes the temporary file if not.
+ * Returns 0 or -1 (errno set). */
+int tool_out_close(tool_out_t *o, bool ok);
+double tool_now(void);
+
+#endif

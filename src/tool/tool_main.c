@@ -1,0 +1,191 @@
+/* tool_main.c - `mida`, the command-line program: dispatch and shared helpers. */
+#include "tool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const tool_cmd_t s_cmds[] = {
+    {"ingest", "load task records (JSON lines) and RDF files into a store", tool_ingest},
+    {"sparql", "ask a store a SPARQL query", tool_sparql},
+    {"export", "write a store's graph as Turtle, N-Triples, N-Quads, TriG, RDF/XML or JSON-LD",
+     tool_export},
+};
+
+static void s_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: mida COMMAND [OPTIONS]...\n"
+            "Capture workflow provenance as W3C PROV-O and query it with SPARQL.\n\n"
+            "Commands:\n");
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++)
+        fprintf(out, "  %-8s %s\n", s_cmds[i].name, s_cmds[i].summary);
+    fprintf(out,
+            "\n"
+            "  mida COMMAND --help   shows the options of a command\n"
+            "  mida --version        prints the version\n\n"
+            "Exit status: 0 success, 1 failure, 2 usage error, 3 some input records refused.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_help(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        s_help(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("mida %s\n", MIDA_VERSION_STRING);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++) {
+        if (strcmp(argv[1], s_cmds[i].name))
+            continue;
+        mida_ctx_t *ctx = mida_ctx_new();
+        if (!ctx) {
+            fprintf(stderr, "mida: out of memory\n");
+            return EXIT_FAIL;
+        }
+        const char *lv = getenv("MIDA_LOG_LEVEL");
+        mida_log_level_t min = MIDA_LOG_WARN;
+        if (lv && !strcmp(lv, "debug"))
+            min = MIDA_LOG_DEBUG;
+        else if (lv && !strcmp(lv, "info"))
+            min = MIDA_LOG_INFO;
+        else if (lv && !strcmp(lv, "error"))
+            min = MIDA_LOG_ERROR;
+        union {
+            const char *name;
+            void *ud;
+        } cmd = {.name = s_cmds[i].name}; /* the handler only reads it */
+        mida_ctx_set_log(ctx, tool_log, cmd.ud, min);
+        int rc = s_cmds[i].run(ctx, argc - 1, argv + 1);
+        mida_ctx_destroy(&ctx);
+        if (fflush(stdout) != 0 && rc == EXIT_OK) {
+            fprintf(stderr, "mida %s: cannot write the output: %s\n", s_cmds[i].name, strerror(errno));
+            rc = EXIT_FAIL;
+        }
+        return rc;
+    }
+    fprintf(stderr, "mida: unknown command '%s'\nTry 'mida --help'.\n", argv[1]);
+    return EXIT_USAGE;
+}
+
+void tool_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mida %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int tool_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mida %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'mida %s --help'.\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+void tool_log(void *ud, mida_log_level_t level, mida_facility_t facility, int code,
+              const mida_locator_t *where, const char *message)
+{
+    const char *cmd = ud;
+    fprintf(stderr, "mida %s: %s: ", cmd, mida_log_level_name(level));
+    if (where && where->file) {
+        fprintf(stderr, "%s", where->file);
+        if (where->line > 0)
+            fprintf(stderr, ":%ld", where->line);
+        if (where->column > 0)
+            fprintf(stderr, ":%ld", where->column);
+        fputs(": ", stderr);
+    }
+    fprintf(stderr, "%s\n", message);
+}
+
+char *tool_read_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f)
+        return NULL;
+    mida_buf_t b;
+    mida_buf_init(&b, max);
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = mida_buf_add(&b, chunk, n);
+    int err = ferror(f) ? errno : rc == MIDA_ETOOBIG ? EFBIG : rc ? ENOMEM : 0;
+    if (f != stdin)
+        fclose(f);
+    if (err) {
+        mida_buf_free(&b);
+        errno = err;
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    char *s = mida_buf_detach(&b);
+    return s ? s : strdup("");
+}
+
+int tool_out_open(tool_out_t *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    if (!path || !strcmp(path, "-")) {
+        o->f = stdout;
+        return 0;
+    }
+    size_t n = strlen(path) + 32;
+    o->path = strdup(path);
+    o->tmp = malloc(n);
+    if (!o->path || !o->tmp) {
+        free(o->path);
+        free(o->tmp);
+        errno = ENOMEM;
+        return -1;
+    }
+    snprintf(o->tmp, n, "%s.tmp%ld", path, (long)getpid());
+    o->f = fopen(o->tmp, "wb");
+    if (!o->f) {
+        int e = errno;
+        free(o->path);
+        free(o->tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int tool_out_close(tool_out_t *o, bool ok)
+{
+    if (o->f == stdout)
+        return fflush(stdout) == 0 || !ok ? 0 : -1;
+    int rc = 0;
+    if (fclose(o->f) != 0)
+        rc = -1;
+    if (ok && rc == 0 && rename(o->tmp, o->path) != 0)
+        rc = -1;
+    if (!ok || rc)
+        unlink(o->tmp);
+    free(o->path);
+    free(o->tmp);
+    return rc;
+}
+
+double tool_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
