@@ -1393,6 +1393,25 @@ int mida_jsonld_test(bool verbose)
         "}\n");
     failures += EXPECT(q, capture_ctx, mida_buf_str(&want));
 
+    /* -- a remote context we cannot see: strings as value objects -- */
+    mida_quads_clear(q);
+    s_test_add(q, EX "s", EX "p", mida_term_literal("v", NULL, NULL), NULL);
+    failures += EXPECT(q, "[\"https://example.org/remote\", {\"ex\": \"http://example.org/\"}]",
+        "{\n"
+        "  \"@context\": [\n"
+        "    \"https://example.org/remote\",\n"
+        "    {\n"
+        "      \"ex\": \"http://example.org/\"\n"
+        "    }\n"
+        "  ],\n"
+        "  \"@graph\": [\n"
+        "    {\n"
+        "      \"@id\": \"http://example.org/s\",\n"
+        "      \"ex:p\": {\"@value\": \"v\"}\n"
+        "    }\n"
+        "  ]\n"
+        "}\n");
+
     /* -- rule 4: a full IRI whose scheme is a term -- */
     mida_quads_clear(q);
     s_test_add(q, "urn:x:1", EX "p", mida_term_iri("urn:x:2"), NULL);

@@ -502,6 +502,45 @@ static void s_term_nt(s_writer_t *w, const mida_term_t *t)
         w->rc = mida_term_format_nt(t, &w->tmp);
 }
 
+/* The form of a term for people, in w->tmp: IRIs in known namespaces as
+ * prefix:local, numbers and booleans bare, other literals as in Turtle. */
+static bool s_compact_iri(const char *iri, mida_buf_t *b)
+{
+    for (const mida_prefix_t *p = mida_iri_prefixes(); p->prefix; p++) {
+        size_t n = strlen(p->ns);
+        if (!strncmp(iri, p->ns, n) && iri[n]) {
+            mida_buf_printf(b, "%s:%s", p->prefix, iri + n);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void s_term_human(s_writer_t *w, const mida_term_t *t)
+{
+    mida_buf_reset(&w->tmp);
+    if (w->rc || !t)
+        return;
+    static const char *const bare[] = {XSD_("integer"), XSD_("decimal"), XSD_("double"),
+                                       XSD_("float"), XSD_("boolean"), XSD_("long"), XSD_("int")};
+    if (t->kind == MIDA_TERM_IRI && s_compact_iri(t->value, &w->tmp))
+        return;
+    if (t->kind == MIDA_TERM_LITERAL && t->datatype && !t->lang) {
+        for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++)
+            if (!strcmp(t->datatype, bare[i])) {
+                w->rc = mida_nt_escape(t->value, &w->tmp);
+                return;
+            }
+        mida_buf_addc(&w->tmp, '"');
+        mida_nt_escape(t->value, &w->tmp);
+        mida_buf_adds(&w->tmp, "\"^^");
+        if (!s_compact_iri(t->datatype, &w->tmp))
+            mida_buf_printf(&w->tmp, "<%s>", t->datatype);
+        return;
+    }
+    w->rc = mida_term_format_nt(t, &w->tmp);
+}
+
 /* ---- JSON (SPARQL 1.1 Query Results JSON Format) ------------------------- */
 
 static void s_json_term(s_writer_t *w, const mida_term_t *t)
@@ -799,7 +838,7 @@ static void s_write_table(s_writer_t *w, const mida_results_t *r)
             const mida_term_t *t = mida_results_get(r, row, col);
             if (!t)
                 continue;
-            s_term_nt(w, t);
+            s_term_human(w, t);
             size_t wd = s_table_width(mida_buf_str(&w->tmp), w->tmp.len);
             if (wd > widths[col])
                 widths[col] = wd;
@@ -817,7 +856,7 @@ static void s_write_table(s_writer_t *w, const mida_results_t *r)
     for (size_t row = 0; row < r->nrows && !w->rc; row++) {
         s_puts(w, "|");
         for (size_t col = 0; col < r->nvars; col++) {
-            s_term_nt(w, mida_results_get(r, row, col));
+            s_term_human(w, mida_results_get(r, row, col));
             s_puts(w, " ");
             s_table_cell(w, mida_buf_str(&w->tmp), w->tmp.len, widths[col]);
             s_puts(w, " |");
@@ -1009,15 +1048,15 @@ int mida_results_test(bool verbose)
         "<http://ex.org/c>\t\"<&>'\\r\\u0001\\\\\"\t\n", verbose);
 
     failures += s_test_expect(r, MIDA_RESULTS_TABLE,
-        "+-------------------+--------------------------+--------------------------------------------------+\n"
-        "| s                 | o                        | x                                                |\n"
-        "+===================+==========================+==================================================+\n"
-        "| <http://ex.org/a> | \"plain\"                  |                                                  |\n"
-        "| _:b1              | \"say \\\"hi\\\", then\\n\\tgo\" | <http://ex.org/q?a=1,2>                          |\n"
-        "|                   | \"caf\xC3\xA9 \xE2\x9C\x93\"@fr              | \"42\"^^<" XSD_INTEGER "> |\n"
-        "|                   |                          |                                                  |\n"
-        "| <http://ex.org/c> | \"<&>'\\r\\u0001\\\\\"         |                                                  |\n"
-        "+-------------------+--------------------------+--------------------------------------------------+\n",
+        "+-------------------+--------------------------+-------------------------+\n"
+        "| s                 | o                        | x                       |\n"
+        "+===================+==========================+=========================+\n"
+        "| <http://ex.org/a> | \"plain\"                  |                         |\n"
+        "| _:b1              | \"say \\\"hi\\\", then\\n\\tgo\" | <http://ex.org/q?a=1,2> |\n"
+        "|                   | \"caf\xC3\xA9 \xE2\x9C\x93\"@fr              | 42                      |\n"
+        "|                   |                          |                         |\n"
+        "| <http://ex.org/c> | \"<&>'\\r\\u0001\\\\\"         |                         |\n"
+        "+-------------------+--------------------------+-------------------------+\n",
         verbose);
 
     /* -- writing fails plainly: a graph, an unknown format, a bad stream -- */

@@ -53,7 +53,9 @@ static int s_on_librdf_log(void *ud, librdf_log_message *msg)
         snprintf(st->liberr, sizeof st->liberr, "%s", text ? text : "unknown Redland error");
         mida__log(st->ctx, MIDA_LOG_ERROR, MIDA_FROM_STORE, MIDA_ESTORE, NULL, "%s", st->liberr);
     } else if (level >= LIBRDF_LOG_WARN) {
-        mida__log(st->ctx, MIDA_LOG_WARN, MIDA_FROM_STORE, 0, NULL, "%s", text ? text : "");
+        /* Redland's warnings are mostly rasqal's remarks on queries
+         * ("variable bound but unused"): for debugging only */
+        mida__log(st->ctx, MIDA_LOG_DEBUG, MIDA_FROM_STORE, 0, NULL, "%s", text ? text : "");
     }
     return 1;
 }

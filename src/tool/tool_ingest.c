@@ -58,7 +58,7 @@ static void s_show_progress(s_ingest *in, bool final)
     if (!final && (!in->progress || now - in->last_progress < 1.0))
         return;
     in->last_progress = now;
-    if (in->quiet)
+    if (in->quiet || !in->progress)
         return;
     double dt = now - in->started;
     fprintf(stderr, "%smida ingest: %zu records (%zu refused), %zu quads applied, %.1f s, %.0f records/s%s",
@@ -314,9 +314,10 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
         s_show_progress(&in, true);
         if (!quiet)
             fprintf(stderr,
-                    "mida ingest: %zu file%s, %zu records loaded, %zu refused; store %s has %ld "
+                    "mida ingest: %zu file%s, %zu record%s loaded, %zu refused; store %s has %ld "
                     "triples (%+ld), %zu derived links added\n",
-                    in.files, in.files == 1 ? "" : "s", in.records - in.refused, in.refused, dir,
+                    in.files, in.files == 1 ? "" : "s", in.records - in.refused,
+                    in.records - in.refused == 1 ? "" : "s", in.refused, dir,
                     size_after, size_after - size_before, in.stats.derived);
     } else {
         tool_err(CMD, "nothing was saved to %s", dir);
