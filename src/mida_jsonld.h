@@ -12,8 +12,12 @@
 
 /* `context_json` is the text of a JSON-LD context document (an object
  * with "@context", or the bare context object); NULL writes plain
- * expanded-IRI JSON-LD with an empty context.  MIDA_EPARSE when the context
- * is not valid JSON. */
+ * expanded-IRI JSON-LD with an empty context.  Nothing is written unless
+ * the whole document can be.  Returns MIDA_EPARSE when the context is not
+ * valid JSON, MIDA_EUNSUPPORTED when an IRI cannot be written safely under
+ * the context (a protected term collides, or the IRI is relative),
+ * MIDA_EINVAL for an impossible quad (a literal subject), MIDA_EIO when
+ * writing fails.  The rules are in the comment at the top of mida_jsonld.c. */
 MIDA_EXPORT int mida_jsonld_write(const mida_quads_t *quads, const char *context_json,
                                   FILE *out);
 

@@ -118,8 +118,9 @@ static void s_double_lex(double d, char *out, size_t n)
         if (strtod(out, NULL) == d)
             break;
     }
-    if (!strpbrk(out, ".eE"))
-        strncat(out, ".0", n - strlen(out) - 1);
+    size_t len = strlen(out);
+    if (!strpbrk(out, ".eE") && len + 3 <= n)
+        memcpy(out + len, ".0", 3);
 }
 
 /* The typed literal for a JSON value; false for null. */

@@ -66,6 +66,7 @@ RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 # typed literal (rapper itself does, under valgrind).  That is not ours;
 # suppress exactly that so that sanitizer builds still check the rest.
 LSAN_SUPP = "leak:raptor_new_uri_from_counted_string\n"
+TIMEOUT = 60 * float(os.environ.get("MIDA_TEST_TIMEOUT_MULTIPLIER") or 1)
 
 
 def no_loader(url, options=None):
@@ -97,7 +98,7 @@ class Converter:
     def run(self, nq_path, context_path=None):
         argv = [self.exe, nq_path] + ([context_path] if context_path else [])
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=self.env, timeout=60, check=False)
+                              env=self.env, timeout=TIMEOUT, check=False)
         if proc.returncode != 0:
             raise Failure("mida_jsonld_convert exit %d: %s" % (
                 proc.returncode, proc.stderr.decode(errors="replace").strip()))
