@@ -21,6 +21,8 @@
 #   RPT=1|2            records per task (default 2)
 #   BACKEND=name       store back end: memory (default) or bdb
 #   INGEST_TIMEOUT=s   stop an ingest after s seconds (default: no limit)
+#   QUERY_TIMEOUT=s    stop a query after s seconds (default 900)
+#   SHOW_TOP=1         print the top-models.rq answer to stderr
 #   TMPDIR=dir         where the temporary directory goes (default /tmp)
 set -euo pipefail
 
@@ -30,6 +32,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 SEED=${SEED:-1}
 RPT=${RPT:-2}
 BACKEND=${BACKEND:-memory}
+QUERY_TIMEOUT=${QUERY_TIMEOUT:-900}
 if [[ -z ${MIDA:-} ]]; then
     for c in "$root/build-bench/mida" "$root/build/mida"; do
         [[ -x $c ]] && { MIDA=$c; break; }
@@ -94,24 +97,35 @@ for n in "${sizes[@]}"; do
     rss_kb=$(tv 'Maximum resident set size (kbytes)' "$tmp/time-$n.txt")
     cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
 
-    triples=$("$MIDA" sparql --store "$store" --results csv "$count_q" 2>/dev/null | tail -n 1 | tr -d '\r')
+    triples=$(timeout "$QUERY_TIMEOUT" "$MIDA" sparql --store "$store" --results csv "$count_q" 2>/dev/null | tail -n 1 | tr -d '\r')
     snap=$store/snapshot.nt
     snap_bytes=$( [[ -f $snap ]] && stat -c %s "$snap" || du -sb "$store" | cut -f1)
 
     t0=$(now)
-    "$MIDA" sparql --store "$store" --results csv "$small_q" >"$tmp/small-$n.csv" 2>/dev/null
+    timeout "$QUERY_TIMEOUT" "$MIDA" sparql --store "$store" --results csv "$small_q" \
+        >"$tmp/small-$n.csv" 2>/dev/null && qrc=0 || qrc=$?
     t1=$(now)
     small_s=$(elapsed "$t0" "$t1")
-    /usr/bin/time -v -o "$tmp/qtime-$n.txt" \
+    [[ $qrc -eq 0 ]] || small_s="failed (exit $qrc) after $small_s"
+    timeout "$QUERY_TIMEOUT" /usr/bin/time -v -o "$tmp/qtime-$n.txt" \
         "$MIDA" sparql --store "$store" --results csv --file "$here/queries/top-models.rq" \
-        >"$tmp/top-$n.csv" 2>"$tmp/top-$n.err"
-    top_s=$(clock_s "$(tv 'Elapsed (wall clock) time (h:mm:ss or m:ss)' "$tmp/qtime-$n.txt")")
-    top_rss=$(tv 'Maximum resident set size (kbytes)' "$tmp/qtime-$n.txt")
-    top_rows=$(($(wc -l <"$tmp/top-$n.csv") - 1))
+        >"$tmp/top-$n.csv" 2>"$tmp/top-$n.err" && qrc=0 || qrc=$?
+    if [[ $qrc -eq 0 ]]; then
+        top_s=$(clock_s "$(tv 'Elapsed (wall clock) time (h:mm:ss or m:ss)' "$tmp/qtime-$n.txt")")
+        top_s="$top_s ($(($(wc -l <"$tmp/top-$n.csv") - 1)) rows)"
+        top_rss=$(mib $(($(tv 'Maximum resident set size (kbytes)' "$tmp/qtime-$n.txt") * 1024)))
+    else
+        top_s="failed (exit $qrc)"
+        top_rss="-"
+    fi
+    if [[ -n ${SHOW_TOP:-} ]]; then
+        echo "   top-models.rq answer:" >&2
+        sed 's/^/     /' "$tmp/top-$n.csv" >&2
+    fi
 
-    row="| $n | $records | $wall | $cpu | $(div "$n" "$wall") | $(div "$records" "$wall") | $triples | $(div "$triples" "$n" %.1f) | $(mib $((rss_kb * 1024))) | $(mib "$snap_bytes") | $small_s | $top_s ($top_rows rows) | $(mib $((top_rss * 1024))) | $load |"
+    row="| $n | $records | $wall | $cpu | $(div "$n" "$wall") | $(div "$records" "$wall") | $triples | $(div "$triples" "$n" %.1f) | $(mib $((rss_kb * 1024))) | $(mib "$snap_bytes") | $small_s | $top_s | $top_rss | $load |"
     rows+=("$row")
-    echo "   wall ${wall}s, ${triples} triples, peak RSS $(mib $((rss_kb * 1024))) MiB; LIMIT query ${small_s}s, top-models ${top_s}s" >&2
+    echo "   wall ${wall}s, ${triples} triples, peak RSS $(mib $((rss_kb * 1024))) MiB; LIMIT query ${small_s} s, top-models ${top_s} s" >&2
     rm -rf "$store" "$file"
 done
 

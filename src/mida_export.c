@@ -16,7 +16,7 @@ static const struct {
     mida_format_t format;
     const char *name, *alias, *media_type, *raptor;
 } s_formats[] = {
-    {MIDA_FORMAT_TURTLE, "turtle", "ttl", "text/turtle", "turtle"},
+    {MIDA_FORMAT_TURTLE, "turtle", "ttl", "text/turtle", NULL},
     {MIDA_FORMAT_NTRIPLES, "ntriples", "nt", "application/n-triples", "ntriples"},
     {MIDA_FORMAT_NQUADS, "nquads", "nq", "application/n-quads", "nquads"},
     {MIDA_FORMAT_TRIG, "trig", "trig", "application/trig", NULL},
@@ -100,12 +100,6 @@ static int s_raptor_write(mida_ctx_t *ctx, const mida_quads_t *q, const char *na
     if (!ser)
         return MIDA_EUNSUPPORTED;
     int rc = 0;
-    if (!strcmp(name, "turtle"))
-        for (const mida_prefix_t *p = mida_iri_prefixes(); p->prefix; p++) {
-            raptor_uri *ns = raptor_new_uri(w, (const unsigned char *)p->ns);
-            raptor_serializer_set_namespace(ser, ns, (const unsigned char *)p->prefix);
-            raptor_free_uri(ns);
-        }
     if (raptor_serializer_start_to_file_handle(ser, NULL, out))
         rc = MIDA_EIO;
     for (size_t i = 0; !rc && i < mida_quads_count(q); i++) {
@@ -176,12 +170,19 @@ static int s_strcmp0(const char *a, const char *b)
     return a == b ? 0 : !a ? -1 : !b ? 1 : strcmp(a, b);
 }
 
-static int s_trig_write(const mida_quads_t *in, FILE *out)
+/* Turtle (trig false: graphs dropped) or TriG.  mida writes Turtle itself
+ * too: raptor 2.0.15's Turtle serializer abbreviates "0.5"^^xsd:double to
+ * the bare 0.5, which Turtle reads back as an xsd:decimal. */
+static int s_trig_write(const mida_quads_t *in, FILE *out, bool trig)
 {
     mida_quads_t *q = mida_quads_new();
     if (!q)
         return MIDA_ENOMEM;
-    int rc = mida_quads_append(q, in);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < mida_quads_count(in); i++) {
+        const mida_quad_t *x = mida_quads_get(in, i);
+        rc = mida_quads_add(q, &x->s, &x->p, &x->o, trig ? x->graph : NULL);
+    }
     mida_quads_sort_unique(q);
     mida_buf_t b;
     mida_buf_init(&b, 0);
@@ -193,7 +194,7 @@ static int s_trig_write(const mida_quads_t *in, FILE *out)
         bool new_graph = !prev || s_strcmp0(prev->graph, x->graph);
         bool new_subject = new_graph || !mida_term_equal(&prev->s, &x->s);
         bool new_pred = new_subject || !mida_term_equal(&prev->p, &x->p);
-        if (new_graph) {
+        if (new_graph && trig) {
             if (prev)
                 mida_buf_adds(&b, " .\n}\n");
             mida_buf_addc(&b, '\n');
@@ -203,11 +204,14 @@ static int s_trig_write(const mida_quads_t *in, FILE *out)
                 mida_buf_addc(&b, ' ');
             }
             mida_buf_adds(&b, "{\n");
+        } else if (new_graph) {
+            mida_buf_addc(&b, '\n');
         }
         if (new_subject) {
             if (!new_graph)
                 mida_buf_adds(&b, " .\n");
-            mida_buf_adds(&b, "  ");
+            if (trig)
+                mida_buf_adds(&b, "  ");
             s_trig_term(&x->s, false, &b);
             mida_buf_addc(&b, ' ');
         } else if (new_pred) {
@@ -227,7 +231,7 @@ static int s_trig_write(const mida_quads_t *in, FILE *out)
         }
     }
     if (!rc && n)
-        rc = mida_buf_adds(&b, " .\n}\n");
+        rc = mida_buf_adds(&b, trig ? " .\n}\n" : " .\n");
     if (!rc && b.len && fwrite(b.data, 1, b.len, out) != b.len)
         rc = MIDA_EIO;
     mida_buf_free(&b);
@@ -242,7 +246,8 @@ int mida_export_quads(mida_ctx_t *ctx, const mida_quads_t *quads, mida_format_t 
     int rc;
     switch (format) {
     case MIDA_FORMAT_TRIG:
-        rc = s_trig_write(quads, out);
+    case MIDA_FORMAT_TURTLE:
+        rc = s_trig_write(quads, out, format == MIDA_FORMAT_TRIG);
         break;
     case MIDA_FORMAT_JSONLD: {
         char *context = mida_export_context_json();
@@ -285,13 +290,52 @@ static int s_collect_all(void *ud, const mida_term_t *s, const mida_term_t *p, c
     return c->rc ? 1 : 0;
 }
 
-static int s_add_description(void *ud, const mida_term_t *s, const mida_term_t *p,
-                             const mida_term_t *o)
+static int s_cmp_str(const void *a, const void *b)
 {
-    s_collect *c = ud;
-    if (o->kind == MIDA_TERM_LITERAL || !strcmp(p->value, RDF_("type")))
-        c->rc = mida_quads_add(c->out, s, p, o, NULL);
-    return c->rc ? 1 : 0;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The graph's own quads; the quads of shared resources that point into the
+ * graph (a file's prov:wasGeneratedBy its task); and the descriptions
+ * (types and literal values) of every shared resource so involved. */
+static int s_select_graph(const mida_quads_t *all, const char *base, const char *graph,
+                          mida_quads_t *out, mida_buf_t *g)
+{
+    size_t n = mida_quads_count(all), nref = 0;
+    const char **ref = malloc((2 * n + 1) * sizeof *ref);
+    if (!ref)
+        return MIDA_ENOMEM;
+    int rc = 0;
+    bool any = false;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const mida_quad_t *x = mida_quads_get(all, i);
+        bool member = x->graph && !strcmp(x->graph, graph);
+        bool obj_member = x->o.kind == MIDA_TERM_IRI &&
+                          mida_prov_graph_of(base, x->o.value, g) == 0 &&
+                          !strcmp(mida_buf_str(g), graph);
+        if (member) {
+            any = true;
+            rc = mida_quads_add_quad(out, x);
+            if (x->o.kind == MIDA_TERM_IRI && !obj_member && strcmp(x->p.value, RDF_("type")) &&
+                mida_prov_graph_of(base, x->o.value, g) != 0)
+                ref[nref++] = x->o.value;
+        } else if (!x->graph && obj_member) {
+            rc = mida_quads_add_quad(out, x);
+            if (x->s.kind == MIDA_TERM_IRI)
+                ref[nref++] = x->s.value;
+        }
+    }
+    qsort(ref, nref, sizeof *ref, s_cmp_str);
+    for (size_t i = 0; !rc && nref && i < n; i++) {
+        const mida_quad_t *x = mida_quads_get(all, i);
+        if (x->graph || x->s.kind != MIDA_TERM_IRI ||
+            (x->o.kind != MIDA_TERM_LITERAL && strcmp(x->p.value, RDF_("type"))))
+            continue;
+        if (bsearch(&x->s.value, ref, nref, sizeof *ref, s_cmp_str))
+            rc = mida_quads_add_quad(out, x);
+    }
+    free(ref);
+    return rc ? rc : any ? 0 : MIDA_ENOTFOUND;
 }
 
 int mida_export_collect(mida_store_t *store, const char *base, const char *graph, mida_quads_t *out)
@@ -307,31 +351,9 @@ int mida_export_collect(mida_store_t *store, const char *base, const char *graph
     int rc = mida_store_match(store, NULL, NULL, NULL, s_collect_all, &c);
     if (c.rc)
         rc = c.rc;
-    if (!rc && graph) {
-        size_t n = mida_quads_count(all);
-        size_t before = mida_quads_count(out);
-        for (size_t i = 0; !rc && i < n; i++) {
-            const mida_quad_t *x = mida_quads_get(all, i);
-            if (x->graph && !strcmp(x->graph, graph))
-                rc = mida_quads_add_quad(out, x);
-        }
-        size_t selected = mida_quads_count(out);
-        if (!rc && selected == before)
-            rc = MIDA_ENOTFOUND;
-        /* the shared resources the run refers to, described */
-        c.out = out;
-        for (size_t i = before; !rc && i < selected; i++) {
-            const mida_quad_t *x = mida_quads_get(out, i);
-            if (x->o.kind != MIDA_TERM_IRI || !strcmp(x->p.value, RDF_("type")) ||
-                mida_prov_graph_of(base, x->o.value, &c.g) == 0)
-                continue;
-            mida_term_t o = x->o;
-            rc = mida_store_match(store, &o, NULL, NULL, s_add_description, &c);
-            if (!rc)
-                rc = c.rc;
-        }
-    }
     mida__store_unlock(store);
+    if (!rc && graph)
+        rc = s_select_graph(all, base, graph, out, &c.g);
     mida_buf_free(&c.g);
     if (graph)
         mida_quads_destroy(&all);

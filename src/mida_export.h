@@ -1,7 +1,7 @@
 /* mida_export.h - writing graphs in the standard RDF syntaxes.
  *
  *   format    media type               writer
- *   turtle    text/turtle              raptor
+ *   turtle    text/turtle              mida (raptor 2.0.15 writes doubles as decimals)
  *   ntriples  application/n-triples    raptor
  *   nquads    application/n-quads      raptor
  *   trig      application/trig         mida (raptor 2.0.15 has none)

@@ -460,6 +460,7 @@ static void s_campaign(M *m)
     s_type(m, c, PROVONE_("Execution"));
     s_lit(m, c, MIDA_("campaignId"), t->campaign_id, NULL);
     s_type(m, m->graph, PROV_("Bundle"));
+    s_type(m, m->graph, PROV_("Entity"));
     m->graph = saved;
 }
 
@@ -468,6 +469,7 @@ static void s_workflow(M *m)
     const mida_task_t *t = m->t;
     const char *w = mida_buf_str(&m->wf);
     s_type(m, m->graph, PROV_("Bundle"));
+    s_type(m, m->graph, PROV_("Entity"));
     s_type(m, w, MIDA_("WorkflowRun"));
     s_type(m, w, PROV_("Activity"));
     s_type(m, w, PROVONE_("Execution"));

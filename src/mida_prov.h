@@ -46,7 +46,7 @@
  * | telemetry_at_start    | T mida:telemetryAtStart T/telemetry/start a mida:Telemetry;        |
  * |   / _at_end           | mida:cpuPercent ... (see docs/mapping.md); other keys in           |
  * |                       | mida:telemetryExtra (rdf:JSON)                                      |
- * | (every graph G)       | G a prov:Bundle                                                    |
+ * | (every graph G)       | G a prov:Bundle, prov:Entity                                       |
  *
  * JSON value types: integer -> xsd:integer, number -> xsd:double (shortest
  * round-trip form), boolean -> xsd:boolean, string -> xsd:string, object or

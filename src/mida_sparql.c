@@ -18,6 +18,8 @@ struct mida_query {
     char *text;
     char *base;
     mida_query_kind_t kind;
+    char **vars;        /* SELECT's projected variables, from the parser */
+    size_t nvars;
 };
 
 typedef struct {
@@ -42,30 +44,82 @@ static void s_on_rasqal_log(void *ud, raptor_log_message *m)
 static const char *s_unsupported_feature(const char *msg, const char *text, long line)
 {
     const char *u = strstr(msg, "unexpected ");
-    if (!u)
+    if (strstr(msg, "missing variable name after ?"))
+        u = "'?'"; /* the lexer saw "p? " as a variable with no name */
+    else if (!u)
         return NULL;
-    u += strlen("unexpected ");
+    else
+        u += strlen("unexpected ");
     if (!strncmp(u, "NOT", 3) || !strncmp(u, "EXISTS", 6))
         return "EXISTS / NOT EXISTS";
     if (!strncmp(u, "'/'", 3) || !strncmp(u, "'|'", 3) || !strncmp(u, "'^'", 3))
         return "property paths";
-    if ((!strncmp(u, "'*'", 3) || !strncmp(u, "'+'", 3) || !strncmp(u, "'?'", 3)) && line > 0) {
-        /* a '*' '+' '?' right after a predicate IRI or prefixed name */
-        const char *p = text;
-        for (long l = 1; l < line && p; l++) {
-            p = strchr(p, '\n');
-            if (p)
-                p++;
+    if ((strncmp(u, "'*'", 3) && strncmp(u, "'+'", 3) && strncmp(u, "'?'", 3)) || line < 1)
+        return NULL;
+    /* a '*' '+' '?' right after a predicate (an IRI, a prefixed name or a
+     * parenthesised path) on the line the parser stopped at */
+    const char *p = text;
+    for (long l = 1; l < line && p; l++) {
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    if (!p)
+        return NULL;
+    const char *e = strchr(p, '\n');
+    if (!e)
+        e = p + strlen(p);
+    for (const char *c = p + 1; c < e; c++) {
+        if (*c != '*' && *c != '+' && *c != '?')
+            continue;
+        const char *b = c - 1;
+        while (b > p && (*b == ' ' || *b == '\t'))
+            b--;
+        bool after_name = isalnum((unsigned char)*b) || *b == '_' || *b == '>' || *b == ')';
+        if (isalnum((unsigned char)*b)) {
+            /* "LIMIT 1 +" is a number and "SELECT *" a projection, not a
+             * predicate with a path operator */
+            const char *t = b;
+            while (t > p && isalnum((unsigned char)t[-1]))
+                t--;
+            size_t tl = (size_t)(b - t) + 1;
+            bool number = true;
+            for (const char *d = t; d <= b; d++)
+                number = number && isdigit((unsigned char)*d);
+            bool keyword = (tl == 6 && !strncasecmp(t, "SELECT", 6)) ||
+                           (tl == 8 && !strncasecmp(t, "DISTINCT", 8)) ||
+                           (tl == 7 && !strncasecmp(t, "REDUCED", 7));
+            after_name = !number && !keyword;
         }
-        if (p && (strstr(p, ">*") || strstr(p, ">+") || strstr(p, ">?") || strstr(p, ")*") ||
-                  strstr(p, ")+")))
+        /* "?x" is a variable, "*" after SELECT is a projection */
+        bool then_term = c + 1 >= e || strchr(" \t?$<(_:\"", c[1]) || isalnum((unsigned char)c[1]);
+        if (after_name && then_term && *c != '?')
+            return "property paths";
+        if (after_name && *c == '?' && (c + 1 >= e || c[1] == ' ' || c[1] == '\t'))
             return "property paths";
     }
     return NULL;
 }
 
+/* Copies the names of the projected variables: rasqal's results carry no
+ * variables when there is no row, and an empty answer must still say which
+ * columns it has. */
+static void s_copy_vars(rasqal_query *rq, mida_query_t *q)
+{
+    raptor_sequence *seq = rasqal_query_get_bound_variable_sequence(rq);
+    int n = seq ? raptor_sequence_size(seq) : 0;
+    if (n <= 0 || !(q->vars = calloc((size_t)n, sizeof *q->vars)))
+        return;
+    for (int i = 0; i < n; i++) {
+        rasqal_variable *v = raptor_sequence_get_at(seq, i);
+        if (v && v->name && (q->vars[q->nvars] = strdup((const char *)v->name)))
+            q->nvars++;
+    }
+}
+
 static int s_prepare_check(mida_store_t *store, const char *text, const char *base,
-                           mida_query_kind_t *kind, char *err, size_t errlen)
+                           mida_query_kind_t *kind, mida_query_t *vars_into, char *err,
+                           size_t errlen)
 {
     librdf_world *world = mida__store_world(store);
     rasqal_world *rw = librdf_world_get_rasqal(world);
@@ -94,7 +148,10 @@ static int s_prepare_check(mida_store_t *store, const char *text, const char *ba
         }
     } else {
         switch (rasqal_query_get_verb(rq)) {
-        case RASQAL_QUERY_VERB_SELECT: *kind = MIDA_QUERY_SELECT; break;
+        case RASQAL_QUERY_VERB_SELECT:
+            *kind = MIDA_QUERY_SELECT;
+            s_copy_vars(rq, vars_into);
+            break;
         case RASQAL_QUERY_VERB_ASK: *kind = MIDA_QUERY_ASK; break;
         case RASQAL_QUERY_VERB_CONSTRUCT: *kind = MIDA_QUERY_CONSTRUCT; break;
         case RASQAL_QUERY_VERB_DESCRIBE: *kind = MIDA_QUERY_DESCRIBE; break;
@@ -130,11 +187,15 @@ mida_query_t *mida_query_prepare(mida_store_t *store, const char *text, const ch
         snprintf(err, errlen, "the query is empty");
     } else {
         mida_query_kind_t kind = 0;
-        mida__store_lock(store);
-        rc = s_prepare_check(store, text, base, &kind, err, errlen);
-        mida__store_unlock(store);
+        q = calloc(1, sizeof *q);
+        if (q) {
+            mida__store_lock(store);
+            rc = s_prepare_check(store, text, base, &kind, q, err, errlen);
+            mida__store_unlock(store);
+        }
+        if (q && rc)
+            mida_query_destroy(&q);
         if (!rc) {
-            q = calloc(1, sizeof *q);
             if (q) {
                 q->store = store;
                 q->kind = kind;
@@ -162,6 +223,9 @@ void mida_query_destroy(mida_query_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    for (size_t i = 0; i < (*self_p)->nvars; i++)
+        free((*self_p)->vars[i]);
+    free((*self_p)->vars);
     free((*self_p)->text);
     free((*self_p)->base);
     free(*self_p);
@@ -192,24 +256,28 @@ static double s_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int s_collect_bindings(librdf_query_results *res, const mida_query_limits_t *lim,
-                              double deadline, mida_results_t **out, char *err, size_t errlen)
+static int s_collect_bindings(const mida_query_t *q, librdf_query_results *res,
+                              const mida_query_limits_t *lim, double deadline,
+                              mida_results_t **out, char *err, size_t errlen)
 {
     int nvars = librdf_query_results_get_bindings_count(res);
     if (nvars < 0)
         nvars = 0;
+    bool from_parser = nvars == 0 && q->nvars > 0;
+    if (from_parser)
+        nvars = (int)q->nvars;
     const char **names = calloc((size_t)nvars + 1, sizeof *names);
     librdf_node **values = calloc((size_t)nvars + 1, sizeof *values);
     mida_term_t *cells = calloc((size_t)nvars + 1, sizeof *cells);
     int rc = (names && values && cells) ? 0 : MIDA_ENOMEM;
     for (int i = 0; !rc && i < nvars; i++)
-        names[i] = librdf_query_results_get_binding_name(res, i);
+        names[i] = from_parser ? q->vars[i] : librdf_query_results_get_binding_name(res, i);
     mida_results_t *r = rc ? NULL : mida_results_new_bindings((size_t)nvars, names);
     if (!rc && !r)
         rc = MIDA_ENOMEM;
     if (r)
         mida_results_set_max_rows(r, lim->max_rows);
-    while (!rc && !librdf_query_results_finished(res)) {
+    while (!rc && !from_parser && !librdf_query_results_finished(res)) {
         for (int i = 0; i < nvars; i++) {
             values[i] = librdf_query_results_get_binding_value(res, i);
             s_node_term(values[i], &cells[i]);
@@ -314,7 +382,7 @@ int mida_query_execute(mida_query_t *q, const mida_query_limits_t *limits, mida_
             rc = *out ? 0 : MIDA_ENOMEM;
         }
     } else if (librdf_query_results_is_bindings(res)) {
-        rc = s_collect_bindings(res, limits, deadline, out, err, errlen);
+        rc = s_collect_bindings(q, res, limits, deadline, out, err, errlen);
     } else if (librdf_query_results_is_graph(res)) {
         rc = s_collect_graph(res, limits, deadline, out, err, errlen);
     } else {

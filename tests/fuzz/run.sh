@@ -27,10 +27,16 @@ for f in "$src"/examples/campaign/*.jsonl "$src"/tests/data/mapping/*.jsonl; do
     done < "$f"
 done
 secs=${MIDA_FUZZ_SECONDS:-20}
-if (cd "$tmp" && ./fuzz_record -max_total_time="$secs" -max_len=4096 -print_final_stats=1 corpus \
-      > fuzz.log 2>&1); then
+if (cd "$tmp" && ./fuzz_record -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
+      -artifact_prefix="$tmp/" corpus > fuzz.log 2>&1); then
     grep -E "stat::number_of_executed_units|cov:" "$tmp/fuzz.log" | tail -2
     echo "1 passed, 0 failed"
 else
-    tail -60 "$tmp/fuzz.log"; echo "0 passed, 1 failed"; exit 1
+    tail -60 "$tmp/fuzz.log"
+    for a in "$tmp"/crash-* "$tmp"/leak-* "$tmp"/timeout-* "$tmp"/oom-*; do
+        [ -f "$a" ] || continue
+        echo "input that failed ($(basename "$a")), as hex:"; od -An -tx1 "$a" | head -20
+        mkdir -p "${MIDA_BUILD_DIR:-/tmp}/fuzz-artifacts" && cp "$a" "${MIDA_BUILD_DIR:-/tmp}/fuzz-artifacts/"
+    done
+    echo "0 passed, 1 failed"; exit 1
 fi
