@@ -44,6 +44,9 @@ void *mida__store_model(mida_store_t *store);
 void mida__store_lock(mida_store_t *store);
 void mida__store_unlock(mida_store_t *store);
 mida_ctx_t *mida__store_ctx(mida_store_t *store);
+/* A Redland node (librdf_node *) as a mida term; the strings belong to
+ * the node. */
+void mida__store_node_term(void *node, mida_term_t *t);
 
 /* ---- misc ---------------------------------------------------------- */
 #define MIDA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

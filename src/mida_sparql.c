@@ -232,23 +232,6 @@ void mida_query_destroy(mida_query_t **self_p)
     *self_p = NULL;
 }
 
-static void s_node_term(librdf_node *n, mida_term_t *t)
-{
-    *t = (mida_term_t){0};
-    if (!n)
-        return;
-    if (librdf_node_is_resource(n)) {
-        *t = mida_term_iri((const char *)librdf_uri_as_string(librdf_node_get_uri(n)));
-    } else if (librdf_node_is_blank(n)) {
-        *t = mida_term_blank((const char *)librdf_node_get_blank_identifier(n));
-    } else if (librdf_node_is_literal(n)) {
-        librdf_uri *dt = librdf_node_get_literal_value_datatype_uri(n);
-        *t = mida_term_literal((const char *)librdf_node_get_literal_value(n),
-                               dt ? (const char *)librdf_uri_as_string(dt) : NULL,
-                               librdf_node_get_literal_value_language(n));
-    }
-}
-
 static double s_now(void)
 {
     struct timespec ts;
@@ -280,7 +263,7 @@ static int s_collect_bindings(const mida_query_t *q, librdf_query_results *res,
     while (!rc && !from_parser && !librdf_query_results_finished(res)) {
         for (int i = 0; i < nvars; i++) {
             values[i] = librdf_query_results_get_binding_value(res, i);
-            s_node_term(values[i], &cells[i]);
+            mida__store_node_term(values[i], &cells[i]);
         }
         rc = mida_results_add_row(r, cells);
         for (int i = 0; i < nvars; i++)
@@ -315,9 +298,9 @@ static int s_collect_graph(librdf_query_results *res, const mida_query_limits_t 
     while (stream && !rc && !librdf_stream_end(stream)) {
         librdf_statement *st = librdf_stream_get_object(stream);
         mida_term_t s, p, o;
-        s_node_term(librdf_statement_get_subject(st), &s);
-        s_node_term(librdf_statement_get_predicate(st), &p);
-        s_node_term(librdf_statement_get_object(st), &o);
+        mida__store_node_term(librdf_statement_get_subject(st), &s);
+        mida__store_node_term(librdf_statement_get_predicate(st), &p);
+        mida__store_node_term(librdf_statement_get_object(st), &o);
         if (s.kind && p.kind && o.kind)
             rc = mida_quads_add(g, &s, &p, &o, NULL);
         if (!rc && lim->max_rows && mida_quads_count(g) > lim->max_rows) {

@@ -86,9 +86,11 @@ static librdf_node *s_node(mida_store_t *st, const mida_term_t *t)
     }
 }
 
-/* Fills t from n; the strings belong to n. */
-static void s_term(librdf_node *n, mida_term_t *t)
+/* Fills t from n; the strings belong to n.  Shared with the query engine,
+ * which reads the same nodes out of query results. */
+void mida__store_node_term(void *node, mida_term_t *t)
 {
+    librdf_node *n = node;
     *t = (mida_term_t){0};
     if (!n)
         return;
@@ -533,9 +535,9 @@ int mida_store_match(mida_store_t *st, const mida_term_t *s, const mida_term_t *
     while (stream && !librdf_stream_end(stream)) {
         librdf_statement *cur = librdf_stream_get_object(stream);
         mida_term_t ts, tp, to;
-        s_term(librdf_statement_get_subject(cur), &ts);
-        s_term(librdf_statement_get_predicate(cur), &tp);
-        s_term(librdf_statement_get_object(cur), &to);
+        mida__store_node_term(librdf_statement_get_subject(cur), &ts);
+        mida__store_node_term(librdf_statement_get_predicate(cur), &tp);
+        mida__store_node_term(librdf_statement_get_object(cur), &to);
         if ((rc = fn(ud, &ts, &tp, &to)) != 0)
             break;
         librdf_stream_next(stream);
