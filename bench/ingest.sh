@@ -66,7 +66,7 @@ count_q='SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }'
 small_q='SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 10'
 
 rows=()
-echo "mida: $MIDA ($(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')); backend $BACKEND; seed $SEED; $RPT record(s) per task" >&2
+echo "mida: $MIDA (built $(date -u -r "$MIDA" '+%Y-%m-%d %H:%M UTC'); repository HEAD $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')); backend $BACKEND; seed $SEED; $RPT record(s) per task" >&2
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $(uptime | sed 's/.*load average/load average/')" >&2
 
 for n in "${sizes[@]}"; do

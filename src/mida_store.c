@@ -600,6 +600,29 @@ int mida_store_commit(mida_store_t *st)
     return 0;
 }
 
+typedef struct {
+    FILE *f;
+    mida_buf_t buf;
+    int rc;
+} s_snapshot_writer;
+
+static int s_write_triple(void *ud, const mida_term_t *s, const mida_term_t *p, const mida_term_t *o)
+{
+    s_snapshot_writer *w = ud;
+    if ((w->rc = mida_term_format_nt(s, &w->buf)) || (w->rc = mida_buf_addc(&w->buf, ' ')) ||
+        (w->rc = mida_term_format_nt(p, &w->buf)) || (w->rc = mida_buf_addc(&w->buf, ' ')) ||
+        (w->rc = mida_term_format_nt(o, &w->buf)) || (w->rc = mida_buf_add(&w->buf, " .\n", 3)))
+        return 1;
+    if (w->buf.len >= (1u << 20)) {
+        if (fwrite(w->buf.data, 1, w->buf.len, w->f) != w->buf.len) {
+            w->rc = MIDA_EIO;
+            return 1;
+        }
+        mida_buf_reset(&w->buf);
+    }
+    return 0;
+}
+
 int mida_store_snapshot(mida_store_t *st)
 {
     int rc = s_check_write(st);
@@ -618,11 +641,15 @@ int mida_store_snapshot(mida_store_t *st)
     if (!f) {
         s_err(st, "cannot write %s: %s", tmp ? tmp : st->dir, strerror(errno));
     } else {
-        librdf_serializer *ser = librdf_new_serializer(st->world, "ntriples", NULL, NULL);
+        /* mida's own N-Triples writer: raptor's writes a byte at a time
+         * (12% of an ingest's time in the benchmark) */
         st->liberr[0] = '\0';
-        bool ok = ser && librdf_serializer_serialize_model_to_file_handle(ser, f, NULL, st->model) == 0;
-        if (ser)
-            librdf_free_serializer(ser);
+        s_snapshot_writer sw = {f, {0}, 0};
+        mida_buf_init(&sw.buf, 0);
+        bool ok = mida_store_match(st, NULL, NULL, NULL, s_write_triple, &sw) == 0 && !sw.rc;
+        if (ok && sw.buf.len && fwrite(sw.buf.data, 1, sw.buf.len, f) != sw.buf.len)
+            ok = false;
+        mida_buf_free(&sw.buf);
         ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
         ok = (fclose(f) == 0) && ok;
         if (ok && rename(tmp, path) == 0 && s_fsync_dir(st->dir) == 0)
