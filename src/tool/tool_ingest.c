@@ -37,7 +37,8 @@ static void s_help(void)
         "  -q, --quiet            no progress and no summary\n"
         "      --progress         show progress even when stderr is not a terminal\n"
         "  -h, --help             show this help\n\n"
-        "Exit status: 0 all loaded, 1 failure (nothing is saved), 2 usage error,\n"
+        "Exit status: 0 all loaded, 1 failure (with the memory back end nothing is\n"
+        "saved; with bdb the records applied before the failure stay), 2 usage error,\n"
         "3 loaded, but some records were refused.\n");
 }
 
@@ -271,6 +272,7 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
 
     s_ingest in = {.ctx = ctx, .quiet = quiet, .progress = progress && !quiet};
     char err[512];
+    bool existed = access(dir, F_OK) == 0;
     mida_store_opts_t so = {MIDA_STORE_WRITE | MIDA_STORE_CREATE, backend};
     in.store = mida_store_open(ctx, dir, &so, err, sizeof err);
     if (!in.store) {
@@ -322,8 +324,19 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
     } else {
         tool_err(CMD, "nothing was saved to %s", dir);
     }
+    bool is_memory = !strcmp(mida_store_backend(in.store), "memory");
     mida_quads_destroy(&in.batch);
     mida_store_close(&in.store);
+    if (rc && !existed && is_memory) {
+        /* a store this run created and could not fill is removed again */
+        static const char *files[] = {"store.json", "lock", "snapshot.nt"};
+        char path[4096];
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+            unlink(path);
+        }
+        rmdir(dir);
+    }
     free(alias_text);
     mida_buf_free(&aliases);
     if (rc)

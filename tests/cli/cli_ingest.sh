@@ -279,6 +279,13 @@ if [ "$(cat "$tmp/ids")" = "g1 g2 g3 " ]; then ok "the 3 good records are in the
 else bad "tasks in the store: '$(cat "$tmp/ids")', want 'g1 g2 g3 '"; show stderr "$tmp/q.err"; fi
 
 # ---- failures leave the store as it was ---------------------------------
+run ingest --store "$tmp/fresh-store" "$mixed" "$tmp/no-such-file.jsonl"
+want_rc "a first ingest that fails" 1
+if [ -e "$tmp/fresh-store" ]; then
+    bad "a failed first ingest left the store directory it created behind"
+else
+    ok "a failed first ingest removes the store it created"
+fi
 before=$(count "$st")
 nquads "$st" > "$tmp/before.nq"
 run ingest --store "$st" "$mixed" "$tmp/no-such-file.jsonl"
