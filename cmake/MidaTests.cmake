@@ -30,9 +30,21 @@ target_compile_definitions(mida_selftest PRIVATE MIDA_SOURCE_DIR="${CMAKE_SOURCE
 add_executable(mida_results_dump tests/unit/results_dump.c)
 target_link_libraries(mida_results_dump PRIVATE mida_static)
 
+# Under the sanitizers every test runs with the same options: full stacks
+# (Debian's raptor has no frame pointers) so that the suppressions of the
+# libraries' own leaks in tests/lsan.supp can match.
+set(MIDA_SANITIZER_ENV "")
+if(MIDA_SANITIZE)
+  set(MIDA_SANITIZER_ENV
+    "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:strict_string_checks=1"
+    "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/lsan.supp:print_suppressions=0"
+    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+endif()
+
 foreach(noun ${_mida_selftests})
   add_test(NAME unit.${noun} COMMAND mida_selftest --test ${noun})
-  set_tests_properties(unit.${noun} PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT})
+  set_tests_properties(unit.${noun} PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}
+                       ENVIRONMENT "${MIDA_SANITIZER_ENV}")
 endforeach()
 
 # N-Quads in, JSON-LD out: driven by tests/python/test_jsonld_writer.py
@@ -41,7 +53,7 @@ add_executable(mida_jsonld_convert tests/unit/jsonld_convert.c)
 target_link_libraries(mida_jsonld_convert PRIVATE mida_static)
 
 # Script tests get the paths they need in the environment.
-set(MIDA_TEST_ENV
+set(MIDA_TEST_ENV ${MIDA_SANITIZER_ENV}
   "MIDA_BIN=$<TARGET_FILE:mida_tool>"
   "MIDA_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
   "MIDA_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared"

@@ -74,6 +74,7 @@ MIDA_EXPORT const char *mida_err_name(int code);
 #include "mida_sparql.h"
 #include "mida_jsonld.h"
 #include "mida_export.h"
+#include "mida_wire.h"
 
 #ifdef __cplusplus
 }
