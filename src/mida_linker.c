@@ -56,12 +56,7 @@ static int s_status_rank(const char *iri)
 
 /* ---- collecting matches ------------------------------------------------- */
 
-/* A small list of terms copied out of store callbacks. */
-typedef struct {
-    mida_quads_t *q;    /* terms kept as the objects of dummy quads */
-} s_terms;
-
-static int s_collect_obj(void *ud, const mida_term_t *s, const mida_term_t *p, const mida_term_t *o)
+static int s_collect_triple(void *ud, const mida_term_t *s, const mida_term_t *p, const mida_term_t *o)
 {
     mida_quads_t *q = ud;
     return mida_quads_add(q, s, p, o, NULL) ? 1 : 0;
@@ -109,7 +104,7 @@ static long s_remove_others(mida_store_t *st, const mida_quad_t *q)
     if (!found)
         return MIDA_ENOMEM;
     long removed = 0;
-    int rc = mida_store_match(st, &q->s, &q->p, NULL, s_collect_obj, found);
+    int rc = mida_store_match(st, &q->s, &q->p, NULL, s_collect_triple, found);
     for (size_t i = 0; rc == 0 && i < mida_quads_count(found); i++) {
         const mida_quad_t *x = mida_quads_get(found, i);
         if (mida_term_equal(&x->o, &q->o))
@@ -221,7 +216,7 @@ static bool s_workflow_of(mida_store_t *st, const mida_term_t *act, mida_quads_t
         return true;
     }
     size_t before = mida_quads_count(into);
-    mida_store_match(st, act, s_const_iri(PROVONE_("wasPartOf"), &part), NULL, s_collect_obj, into);
+    mida_store_match(st, act, s_const_iri(PROVONE_("wasPartOf"), &part), NULL, s_collect_triple, into);
     for (size_t i = before; i < mida_quads_count(into); i++) {
         const mida_term_t *w = &mida_quads_get(into, i)->o;
         if (mida_store_contains(st, w, &type, &run)) {
@@ -261,10 +256,10 @@ static int s_on_used(mida_store_t *st, const mida_term_t *t, const mida_term_t *
         return MIDA_ENOMEM;
     mida_term_t gen;
     s_const_iri(PROV_("wasGeneratedBy"), &gen);
-    int rc = mida_store_match(st, d, &gen, NULL, s_collect_obj, found);
+    int rc = mida_store_match(st, d, &gen, NULL, s_collect_triple, found);
     size_t producers = mida_quads_count(found);
     if (rc == 0)
-        rc = mida_store_match(st, NULL, &gen, t, s_collect_obj, found);
+        rc = mida_store_match(st, NULL, &gen, t, s_collect_triple, found);
     for (size_t i = 0; rc == 0 && i < mida_quads_count(found); i++) {
         const mida_quad_t *x = mida_quads_get(found, i);
         if (i < producers) /* d wasGeneratedBy producer */
@@ -285,10 +280,10 @@ static int s_on_generated(mida_store_t *st, const mida_term_t *d, const mida_ter
         return MIDA_ENOMEM;
     mida_term_t used;
     s_const_iri(PROV_("used"), &used);
-    int rc = mida_store_match(st, NULL, &used, d, s_collect_obj, found);
+    int rc = mida_store_match(st, NULL, &used, d, s_collect_triple, found);
     size_t consumers = mida_quads_count(found);
     if (rc == 0)
-        rc = mida_store_match(st, t, &used, NULL, s_collect_obj, found);
+        rc = mida_store_match(st, t, &used, NULL, s_collect_triple, found);
     for (size_t i = 0; rc == 0 && i < mida_quads_count(found); i++) {
         const mida_quad_t *x = mida_quads_get(found, i);
         if (i < consumers) /* consumer used d */
@@ -332,12 +327,6 @@ int mida_linker_apply(mida_store_t *st, const mida_quads_t *batch, mida_apply_st
 #include "mida_selftest.h"
 
 #include <stdlib.h>
-
-static int s_collect_subjects(void *ud, const mida_term_t *s, const mida_term_t *p,
-                              const mida_term_t *o)
-{
-    return mida_quads_add(ud, s, p, o, NULL) ? 1 : 0;
-}
 
 int mida_linker_test(bool verbose);
 int mida_linker_test(bool verbose)
@@ -423,11 +412,11 @@ int mida_linker_test(bool verbose)
     MIDA_CHECK(f, mida_store_contains(st, &T2, &status, &fin));
     MIDA_CHECK(f, stats.stale == 1);
     mida_quads_t *got = mida_quads_new();
-    mida_store_match(st, &T2, &status, NULL, s_collect_subjects, got);
+    mida_store_match(st, &T2, &status, NULL, s_collect_triple, got);
     MIDA_CHECK(f, mida_quads_count(got) == 1);
     mida_quads_clear(got);
     /* a later started_at replaces the earlier one: one value only */
-    mida_store_match(st, &T2, &started, NULL, s_collect_subjects, got);
+    mida_store_match(st, &T2, &started, NULL, s_collect_triple, got);
     MIDA_CHECK(f, mida_quads_count(got) == 1);
     MIDA_CHECK(f, mida_quads_count(got) == 1 && !strcmp(mida_quads_get(got, 0)->o.value, "2024-01-01T00:00:06Z"));
     mida_quads_destroy(&got);

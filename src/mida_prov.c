@@ -27,7 +27,7 @@ typedef struct {
     mida_buf_t prog;            /* B/program/{A}, "" when no activity */
     mida_buf_t engine;          /* E, "" when none */
     mida_buf_t person;          /* U, "" when none */
-    mida_buf_t tmp, tmp2, lex;  /* scratch */
+    mida_buf_t tmp, lex;        /* scratch */
     char *err;
     size_t errlen;
     int rc;
@@ -605,7 +605,7 @@ int mida_prov_map(const mida_task_t *task, const mida_map_opts_t *opts, mida_qua
     M m = {.t = task, .o = opts ? opts : &defaults, .q = out, .err = err, .errlen = errlen};
     m.base = m.o->base ? m.o->base : MIDA_DEFAULT_BASE;
     mida_buf_t *bufs[] = {&m.graph_b, &m.cgraph_b, &m.act,  &m.wf,  &m.prog,
-                          &m.engine,  &m.person,   &m.tmp,  &m.tmp2, &m.lex};
+                          &m.engine,  &m.person,   &m.tmp,  &m.lex};
     for (size_t i = 0; i < MIDA_ARRAY_LEN(bufs); i++)
         mida_buf_init(bufs[i], 0);
     if (err && errlen)

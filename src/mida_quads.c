@@ -133,6 +133,22 @@ int mida_term_format_nt(const mida_term_t *t, mida_buf_t *out)
     }
 }
 
+int mida_quad_format_nq(const mida_term_t *s, const mida_term_t *p, const mida_term_t *o,
+                        const char *graph, mida_buf_t *out)
+{
+    int rc;
+    if ((rc = mida_term_format_nt(s, out)) || (rc = mida_buf_addc(out, ' ')) ||
+        (rc = mida_term_format_nt(p, out)) || (rc = mida_buf_addc(out, ' ')) ||
+        (rc = mida_term_format_nt(o, out)))
+        return rc;
+    if (graph) {
+        mida_term_t g = mida_term_iri(graph);
+        if ((rc = mida_buf_addc(out, ' ')) || (rc = mida_term_format_nt(&g, out)))
+            return rc;
+    }
+    return mida_buf_add(out, " .\n", 3);
+}
+
 mida_quads_t *mida_quads_new(void)
 {
     mida_quads_t *q = calloc(1, sizeof *q);
@@ -273,22 +289,15 @@ int mida_quads_write_nquads(const mida_quads_t *q, FILE *out, bool with_graph)
     mida_buf_t b;
     mida_buf_init(&b, 0);
     int rc = 0;
+    /* lines are gathered into 64 KiB writes */
     for (size_t i = 0; i < q->count && !rc; i++) {
         const mida_quad_t *x = &q->items[i];
-        mida_buf_reset(&b);
-        if ((rc = mida_term_format_nt(&x->s, &b)) || (rc = mida_buf_addc(&b, ' ')) ||
-            (rc = mida_term_format_nt(&x->p, &b)) || (rc = mida_buf_addc(&b, ' ')) ||
-            (rc = mida_term_format_nt(&x->o, &b)))
-            break;
-        if (with_graph && x->graph) {
-            mida_term_t g = mida_term_iri(x->graph);
-            if ((rc = mida_buf_addc(&b, ' ')) || (rc = mida_term_format_nt(&g, &b)))
-                break;
+        rc = mida_quad_format_nq(&x->s, &x->p, &x->o, with_graph ? x->graph : NULL, &b);
+        if (!rc && (b.len >= 65536 || i + 1 == q->count)) {
+            if (fwrite(b.data, 1, b.len, out) != b.len)
+                rc = MIDA_EIO;
+            mida_buf_reset(&b);
         }
-        if ((rc = mida_buf_add(&b, " .\n", 3)))
-            break;
-        if (fwrite(b.data, 1, b.len, out) != b.len)
-            rc = MIDA_EIO;
     }
     mida_buf_free(&b);
     return rc;

@@ -48,6 +48,10 @@ MIDA_EXPORT bool mida_term_equal(const mida_term_t *a, const mida_term_t *b);
 MIDA_EXPORT int mida_term_compare(const mida_term_t *a, const mida_term_t *b);
 /* Appends the N-Triples form of the term (<iri>, _:b, "lex"^^<dt>, "lex"@en). */
 MIDA_EXPORT int mida_term_format_nt(const mida_term_t *t, mida_buf_t *out);
+/* Appends one N-Quads line "S P O [G] .\n" (G only when graph is not
+ * NULL; without it the line is N-Triples). */
+MIDA_EXPORT int mida_quad_format_nq(const mida_term_t *s, const mida_term_t *p,
+                                    const mida_term_t *o, const char *graph, mida_buf_t *out);
 /* Appends s with N-Triples string escapes (without the quotes). */
 MIDA_EXPORT int mida_nt_escape(const char *s, mida_buf_t *out);
 

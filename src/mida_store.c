@@ -609,9 +609,7 @@ typedef struct {
 static int s_write_triple(void *ud, const mida_term_t *s, const mida_term_t *p, const mida_term_t *o)
 {
     s_snapshot_writer *w = ud;
-    if ((w->rc = mida_term_format_nt(s, &w->buf)) || (w->rc = mida_buf_addc(&w->buf, ' ')) ||
-        (w->rc = mida_term_format_nt(p, &w->buf)) || (w->rc = mida_buf_addc(&w->buf, ' ')) ||
-        (w->rc = mida_term_format_nt(o, &w->buf)) || (w->rc = mida_buf_add(&w->buf, " .\n", 3)))
+    if ((w->rc = mida_quad_format_nq(s, p, o, NULL, &w->buf)))
         return 1;
     if (w->buf.len >= (1u << 20)) {
         if (fwrite(w->buf.data, 1, w->buf.len, w->f) != w->buf.len) {

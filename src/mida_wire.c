@@ -102,7 +102,6 @@ int mida_wire_encode(const mida_quads_t *quads, bool deflate, size_t max_payload
         if (n > max_payload) {
             rc = MIDA_ETOOBIG;
         } else {
-            rc = mida_buf_add(payload, NULL, 0);
             char *out = malloc(n ? n : 1);
             if (!out || compress2((Bytef *)out, &n, (const Bytef *)text, (uLong)text_len, 1) != Z_OK)
                 rc = MIDA_ENOMEM;
@@ -201,9 +200,7 @@ int mida_wire_decode(mida_ctx_t *ctx, const mida_wire_header_t *h, const void *p
             rc = mida_quads_parse_file(ctx, got, mem, "payload", "nquads", NULL, perr, sizeof perr);
             fclose(mem);
             if (rc)
-                s_err(err, errlen, MIDA_EPARSE, "payload is not N-Quads: %s", perr);
-            if (rc)
-                rc = MIDA_EPARSE;
+                rc = s_err(err, errlen, MIDA_EPARSE, "payload is not N-Quads: %s", perr);
         }
     }
     if (!rc && mida_quads_count(got) != h->quad_count)
