@@ -240,6 +240,23 @@ const mida_prefix_t *mida_iri_prefixes(void)
     return prefixes;
 }
 
+size_t mida_iri_split_aliases(char *text, mida_alias_t *out, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line && n < max;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        if (eq) {
+            *eq = '\0';
+            out[n].from = line;
+            out[n].to = eq + 1;
+            n++;
+        }
+    }
+    return n;
+}
+
 /* ---- self-test ------------------------------------------------------- */
 #include "mida_selftest.h"
 

@@ -25,6 +25,11 @@ typedef struct mida_alias {
     const char *to;
 } mida_alias_t;
 
+/* Splits alias text - "FROM=TO" lines, as stores keep them - in place
+ * into at most `max` aliases pointing into `text`; lines without '=' are
+ * skipped.  Returns the number found. */
+MIDA_EXPORT size_t mida_iri_split_aliases(char *text, mida_alias_t *out, size_t max);
+
 /* Appends the percent-encoded form of `id`. */
 MIDA_EXPORT int mida_iri_encode(const char *id, mida_buf_t *out);
 /* Resets `out` to base + "/" + kind + "/" + encode(id1) + "/" + encode(id2)...

@@ -626,11 +626,12 @@ int mida_store_snapshot(mida_store_t *st)
     int rc = s_check_write(st);
     if (rc)
         return rc;
-    if (st->meta_dirty && (rc = s_save_meta(st)))
-        return rc;
+    /* the graph first, then the settings: a crash in between leaves new
+     * data with old settings (a write-ahead log replayed twice), never the
+     * other way round */
     if (strcmp(st->backend, "memory")) {
         librdf_model_sync(st->model);
-        return 0;
+        return st->meta_dirty ? s_save_meta(st) : 0;
     }
     char *path = s_path(st, "snapshot.nt");
     char *tmp = s_path(st, "snapshot.nt.tmp");
@@ -660,6 +661,8 @@ int mida_store_snapshot(mida_store_t *st)
     }
     free(path);
     free(tmp);
+    if (!rc && st->meta_dirty)
+        rc = s_save_meta(st);
     return rc;
 }
 

@@ -81,7 +81,8 @@ MIDA_EXPORT int mida_store_begin(mida_store_t *store);
 MIDA_EXPORT int mida_store_commit(mida_store_t *store);
 
 /* Persists the graph (memory back end: DIR/snapshot.nt, atomically;
- * bdb: sync).  MIDA_EINVAL on a read-only store. */
+ * bdb: sync), then the settings (store.json, atomically).  MIDA_EINVAL on
+ * a read-only store. */
 MIDA_EXPORT int mida_store_snapshot(mida_store_t *store);
 
 /* Settings kept in DIR/store.json.  get: owned by the store, NULL if

@@ -67,8 +67,11 @@ int mida_wire_header_decode(const void *frame, size_t len, mida_wire_header_t *h
     if (p[6] != 0 || p[7] != MIDA_WIRE_HEADER_SIZE)
         return s_err(err, errlen, MIDA_EPARSE, "header length %u (expected %d)",
                      (unsigned)(p[6] << 8 | p[7]), MIDA_WIRE_HEADER_SIZE);
-    if (p[5] & ~(MIDA_WIRE_FLAG_DEFLATE | MIDA_WIRE_FLAG_ACK))
+    if (p[5] & ~(MIDA_WIRE_FLAG_DEFLATE | MIDA_WIRE_KIND_MASK))
         return s_err(err, errlen, MIDA_EPARSE, "unknown flags 0x%02x", p[5]);
+    unsigned kind = p[5] & MIDA_WIRE_KIND_MASK;
+    if (kind & (kind - 1))
+        return s_err(err, errlen, MIDA_EPARSE, "flags 0x%02x name two message kinds", p[5]);
     h->version = p[4];
     h->flags = p[5];
     memcpy(h->sender, p + 8, 16);
@@ -76,8 +79,41 @@ int mida_wire_header_decode(const void *frame, size_t len, mida_wire_header_t *h
     h->quad_count = s_get32(p + 32);
     h->payload_len = s_get32(p + 36);
     h->crc = s_get32(p + 40);
-    if (h->seq == 0)
+    if (h->seq == 0 && !(kind & (MIDA_WIRE_FLAG_HELLO | MIDA_WIRE_FLAG_STATUS)))
         return s_err(err, errlen, MIDA_EPARSE, "sequence number 0 (they start at 1)");
+    return 0;
+}
+
+void mida_wire_control(mida_wire_header_t *h, uint8_t kind, const uint8_t sender[16],
+                       uint64_t seq, const void *text, size_t len)
+{
+    memset(h, 0, sizeof *h);
+    h->version = MIDA_WIRE_VERSION;
+    h->flags = kind & MIDA_WIRE_KIND_MASK;
+    if (sender)
+        memcpy(h->sender, sender, 16);
+    h->seq = seq;
+    h->payload_len = (uint32_t)len;
+    h->crc = (uint32_t)crc32(0L, (const Bytef *)(text ? text : ""), (uInt)len);
+}
+
+int mida_wire_check(const mida_wire_header_t *h, const void *payload, size_t len,
+                    size_t max_payload, char *err, size_t errlen)
+{
+    if (!h || (!payload && len))
+        return MIDA_EINVAL;
+    if (!max_payload)
+        max_payload = MIDA_WIRE_MAX_PAYLOAD_DEFAULT;
+    if (len > max_payload)
+        return s_err(err, errlen, MIDA_ETOOBIG, "payload of %zu bytes exceeds the limit of %zu",
+                     len, max_payload);
+    if (len != h->payload_len)
+        return s_err(err, errlen, MIDA_EPARSE, "payload of %zu bytes, header says %u", len,
+                     h->payload_len);
+    uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)(payload ? payload : ""), (uInt)len);
+    if (crc != h->crc)
+        return s_err(err, errlen, MIDA_EPARSE, "payload checksum 0x%08x, header says 0x%08x", crc,
+                     h->crc);
     return 0;
 }
 
@@ -164,21 +200,16 @@ int mida_wire_decode(mida_ctx_t *ctx, const mida_wire_header_t *h, const void *p
         return MIDA_EINVAL;
     if (!max_payload)
         max_payload = MIDA_WIRE_MAX_PAYLOAD_DEFAULT;
-    if (len > max_payload)
-        return s_err(err, errlen, MIDA_ETOOBIG, "payload of %zu bytes exceeds the limit of %zu",
-                     len, max_payload);
-    if (len != h->payload_len)
-        return s_err(err, errlen, MIDA_EPARSE, "payload of %zu bytes, header says %u", len,
-                     h->payload_len);
-    uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)payload, (uInt)len);
-    if (crc != h->crc)
-        return s_err(err, errlen, MIDA_EPARSE, "payload checksum 0x%08x, header says 0x%08x", crc,
-                     h->crc);
+    int rc = mida_wire_check(h, payload, len, max_payload, err, errlen);
+    if (rc)
+        return rc;
+    if (h->flags & MIDA_WIRE_KIND_MASK)
+        return s_err(err, errlen, MIDA_EPARSE, "a control message (flags 0x%02x) where a batch was expected",
+                     h->flags);
     mida_buf_t plain;
     mida_buf_init(&plain, max_payload);
     const char *text = payload;
     size_t text_len = len;
-    int rc = 0;
     if (h->flags & MIDA_WIRE_FLAG_DEFLATE) {
         rc = s_inflate(payload, len, max_payload, &plain);
         if (rc == MIDA_ETOOBIG)
@@ -287,6 +318,24 @@ int mida_wire_test(bool verbose)
     MIDA_CHECK(f, mida_wire_header_decode(frame, 48, &d, err, sizeof err) == MIDA_EPARSE);
     frame[0] = 'M';
     frame[31] = 0;
+    MIDA_CHECK(f, mida_wire_header_decode(frame, 48, &d, err, sizeof err) == MIDA_EPARSE);
+    /* control messages: seq 0 only for requests, one kind at a time */
+    const char *reason = "not N-Quads";
+    mida_wire_control(&h, MIDA_WIRE_FLAG_REFUSED, (const uint8_t *)"0123456789abcdef", 9, reason,
+                      strlen(reason));
+    mida_wire_header_encode(&h, frame);
+    MIDA_CHECK(f, mida_wire_header_decode(frame, 48, &d, err, sizeof err) == 0);
+    MIDA_CHECK(f, d.flags == MIDA_WIRE_FLAG_REFUSED && d.seq == 9 && d.sender[15] == 'f');
+    MIDA_CHECK(f, mida_wire_check(&d, reason, strlen(reason), 0, err, sizeof err) == 0);
+    MIDA_CHECK(f, mida_wire_check(&d, "not N-quads", strlen(reason), 0, err, sizeof err) == MIDA_EPARSE);
+    MIDA_CHECK(f, mida_wire_decode(ctx, &d, reason, strlen(reason), 0, back, err, sizeof err) == MIDA_EPARSE);
+    mida_wire_control(&h, MIDA_WIRE_FLAG_HELLO, NULL, 0, NULL, 0);
+    mida_wire_header_encode(&h, frame);
+    MIDA_CHECK(f, mida_wire_header_decode(frame, 48, &d, err, sizeof err) == 0);
+    MIDA_CHECK(f, mida_wire_check(&d, NULL, 0, 0, err, sizeof err) == 0);
+    frame[5] = MIDA_WIRE_FLAG_HELLO | MIDA_WIRE_FLAG_ACK;
+    MIDA_CHECK(f, mida_wire_header_decode(frame, 48, &d, err, sizeof err) == MIDA_EPARSE);
+    frame[5] = MIDA_WIRE_FLAG_ACK;
     MIDA_CHECK(f, mida_wire_header_decode(frame, 48, &d, err, sizeof err) == MIDA_EPARSE);
     /* inflating a bomb stops at the limit */
     mida_buf_t big;

@@ -9,12 +9,19 @@
  *   0      4    magic "MIDA"
  *   4      1    version (1)
  *   5      1    flags: bit 0 payload deflate-compressed (zlib format),
- *                      bit 1 acknowledgement (no payload; seq = last batch
- *                            of this sender now safely in the log)
+ *                      bit 1 ACK: batch `seq` is safely in the log
+ *                      bit 2 HELLO: request (no payload) / answer (JSON:
+ *                            the store's mapping settings)
+ *                      bit 3 STATUS: request (no payload) / answer (JSON:
+ *                            the integrator's counters)
+ *                      bit 4 REFUSED: batch `seq` was refused; payload is
+ *                            the reason (UTF-8 text)
+ *                      at most one of bits 1-4; none = a batch
  *   6      2    header length (48)
  *   8      16   sender id (random per emitter, fixed for its life)
- *   24     8    sequence number (per sender, from 1, +1 per batch)
- *   32     4    quad count
+ *   24     8    sequence number (per sender, from 1, +1 per batch; 0 in
+ *                HELLO and STATUS messages)
+ *   32     4    quad count (0 in control messages)
  *   36     4    payload length in bytes, as sent
  *   40     4    CRC-32 (zlib's) of the payload as sent
  *   44     4    reserved, 0
@@ -30,6 +37,10 @@
 #define MIDA_WIRE_HEADER_SIZE 48
 #define MIDA_WIRE_FLAG_DEFLATE 0x01u
 #define MIDA_WIRE_FLAG_ACK 0x02u
+#define MIDA_WIRE_FLAG_HELLO 0x04u
+#define MIDA_WIRE_FLAG_STATUS 0x08u
+#define MIDA_WIRE_FLAG_REFUSED 0x10u
+#define MIDA_WIRE_KIND_MASK 0x1eu
 #define MIDA_WIRE_MAX_PAYLOAD_DEFAULT (64u << 20)
 
 typedef struct mida_wire_header {
@@ -50,6 +61,15 @@ MIDA_EXPORT void mida_wire_header_encode(const mida_wire_header_t *h,
  * another version. */
 MIDA_EXPORT int mida_wire_header_decode(const void *frame, size_t len, mida_wire_header_t *h,
                                         char *err, size_t errlen);
+
+/* Fills `h` for a control message (ACK, HELLO, STATUS or REFUSED) whose
+ * payload is `len` bytes of text (NULL/0 for none). */
+MIDA_EXPORT void mida_wire_control(mida_wire_header_t *h, uint8_t kind, const uint8_t sender[16],
+                                   uint64_t seq, const void *text, size_t len);
+/* Checks a payload frame against its header: size limit (0 = default),
+ * length and CRC.  MIDA_ETOOBIG or MIDA_EPARSE with the reason in err. */
+MIDA_EXPORT int mida_wire_check(const mida_wire_header_t *h, const void *payload, size_t len,
+                                size_t max_payload, char *err, size_t errlen);
 
 /* Builds the payload frame for `quads` (N-Quads, deflated when `deflate`)
  * into `payload` and fills the header's count, length and checksum.

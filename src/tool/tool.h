@@ -23,6 +23,10 @@ typedef struct tool_cmd {
 int tool_ingest(mida_ctx_t *ctx, int argc, char **argv);
 int tool_sparql(mida_ctx_t *ctx, int argc, char **argv);
 int tool_export(mida_ctx_t *ctx, int argc, char **argv);
+int tool_serve(mida_ctx_t *ctx, int argc, char **argv);
+int tool_emit(mida_ctx_t *ctx, int argc, char **argv);
+int tool_status(mida_ctx_t *ctx, int argc, char **argv);
+int tool_keygen(mida_ctx_t *ctx, int argc, char **argv);
 
 /* Prints "mida CMD: message" to stderr. */
 void tool_err(const char *cmd, const char *fmt, ...) MIDA_PRINTF(2, 3);
@@ -44,5 +48,12 @@ int tool_out_open(tool_out_t *o, const char *path);
  * Returns 0 or -1 (errno set). */
 int tool_out_close(tool_out_t *o, bool ok);
 double tool_now(void);
+/* Checks the mapping settings given on the command line against those the
+ * store was created with (IRIs and data keys must not change meaning
+ * halfway through a store's life), and records them in a new store.
+ * NULL base / empty aliases / false no_promote mean "as the store has".
+ * 0, or EXIT_FAIL after reporting. */
+int tool_store_settings(const char *cmd, mida_store_t *store, const char *base,
+                        const char *aliases_text, bool no_promote);
 
 #endif

@@ -155,59 +155,6 @@ static int s_ingest_rdf(s_ingest *in, FILE *f, const char *name, const char *syn
     return 0;
 }
 
-/* The store remembers the mapping settings it was created with: IRIs and
- * data keys must not change meaning halfway through a store's life. */
-static int s_settings(s_ingest *in, const char *base, const char *aliases_text, bool no_promote,
-                      mida_buf_t *aliases_store)
-{
-    const char *kept_base = mida_store_meta_get(in->store, "base");
-    const char *kept_aliases = mida_store_meta_get(in->store, "aliases");
-    const char *kept_promote = mida_store_meta_get(in->store, "promote");
-    if (kept_base && base && strcmp(kept_base, base)) {
-        tool_err(CMD, "store %s was created with base %s, not %s", mida_store_dir(in->store),
-                 kept_base, base);
-        return EXIT_FAIL;
-    }
-    if (kept_aliases && *aliases_text && strcmp(kept_aliases, aliases_text)) {
-        tool_err(CMD, "store %s was created with other location aliases (%s)",
-                 mida_store_dir(in->store), kept_aliases);
-        return EXIT_FAIL;
-    }
-    if (kept_promote && no_promote != !strcmp(kept_promote, "no")) {
-        tool_err(CMD, "store %s was created with promotion %s", mida_store_dir(in->store),
-                 kept_promote);
-        return EXIT_FAIL;
-    }
-    if (!kept_base) {
-        mida_store_meta_set(in->store, "base", base ? base : MIDA_DEFAULT_BASE);
-        mida_store_meta_set(in->store, "aliases", aliases_text);
-        mida_store_meta_set(in->store, "promote", no_promote ? "no" : "yes");
-        kept_aliases = aliases_text;
-    }
-    in->map.base = mida_store_meta_get(in->store, "base");
-    in->map.no_promote = kept_promote ? !strcmp(kept_promote, "no") : no_promote;
-    /* aliases are kept as "FROM=TO" lines */
-    mida_buf_adds(aliases_store, kept_aliases ? kept_aliases : "");
-    return 0;
-}
-
-static size_t s_split_aliases(char *text, mida_alias_t *out, size_t max)
-{
-    size_t n = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line && n < max;) {
-        char *eq = strchr(line, '=');
-        if (eq) {
-            *eq = '\0';
-            out[n].from = line;
-            out[n].to = eq + 1;
-            n++;
-        }
-        line = strtok_r(NULL, "\n", &save);
-    }
-    return n;
-}
-
 int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -283,10 +230,13 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
     mida_buf_t kept;
     mida_buf_init(&kept, 0);
     mida_alias_t alias_list[MAX_ALIASES];
-    int rc = s_settings(&in, base, mida_buf_str(&aliases), no_promote, &kept);
+    int rc = tool_store_settings(CMD, in.store, base, mida_buf_str(&aliases), no_promote);
+    in.map.base = mida_store_meta_get(in.store, "base");
+    in.map.no_promote = !strcmp(mida_store_meta_get(in.store, "promote"), "no");
+    mida_buf_adds(&kept, mida_store_meta_get(in.store, "aliases"));
     char *alias_text = mida_buf_detach(&kept);
     if (alias_text) {
-        in.map.n_aliases = s_split_aliases(alias_text, alias_list, MAX_ALIASES);
+        in.map.n_aliases = mida_iri_split_aliases(alias_text, alias_list, MAX_ALIASES);
         in.map.aliases = alias_list;
     }
     in.batch = mida_quads_new();

@@ -12,6 +12,10 @@ static const tool_cmd_t s_cmds[] = {
     {"sparql", "ask a store a SPARQL query", tool_sparql},
     {"export", "write a store's graph as Turtle, N-Triples, N-Quads, TriG, RDF/XML or JSON-LD",
      tool_export},
+    {"serve", "run the integrator: receive live provenance and apply it to a store", tool_serve},
+    {"emit", "send task records (JSON lines) to a running integrator", tool_emit},
+    {"status", "ask a running integrator for its counters", tool_status},
+    {"keygen", "make a CURVE key pair for encrypted, authenticated links", tool_keygen},
 };
 
 static void s_help(FILE *out)
@@ -188,4 +192,39 @@ double tool_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int tool_store_settings(const char *cmd, mida_store_t *store, const char *base,
+                        const char *aliases_text, bool no_promote)
+{
+    const char *kept_base = mida_store_meta_get(store, "base");
+    const char *kept_aliases = mida_store_meta_get(store, "aliases");
+    const char *kept_promote = mida_store_meta_get(store, "promote");
+    if (!aliases_text)
+        aliases_text = "";
+    if (kept_base && base && strcmp(kept_base, base)) {
+        tool_err(cmd, "store %s was created with base %s, not %s", mida_store_dir(store),
+                 kept_base, base);
+        return EXIT_FAIL;
+    }
+    if (kept_aliases && *aliases_text && strcmp(kept_aliases, aliases_text)) {
+        tool_err(cmd, "store %s was created with other location aliases (%s)",
+                 mida_store_dir(store), kept_aliases);
+        return EXIT_FAIL;
+    }
+    if (kept_promote && no_promote && strcmp(kept_promote, "no")) {
+        tool_err(cmd, "store %s was created with promotion %s", mida_store_dir(store),
+                 kept_promote);
+        return EXIT_FAIL;
+    }
+    if (!kept_base || !kept_aliases || !kept_promote) {
+        if (mida_store_meta_set(store, "base", kept_base ? kept_base : base ? base : MIDA_DEFAULT_BASE) ||
+            mida_store_meta_set(store, "aliases", kept_aliases ? kept_aliases : aliases_text) ||
+            mida_store_meta_set(store, "promote",
+                                kept_promote ? kept_promote : no_promote ? "no" : "yes")) {
+            tool_err(cmd, "cannot record the settings of store %s", mida_store_dir(store));
+            return EXIT_FAIL;
+        }
+    }
+    return 0;
 }

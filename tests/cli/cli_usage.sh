@@ -187,10 +187,13 @@ for cmd in "${cmds[@]}"; do
         case $listed in *" ${m#--} "*) ;;
             *) bad "mida $cmd --help mentions $m but has no option line for it" ;; esac
     done
-    if [ "${#optlines[@]}" -lt 2 ]; then
-        bad "mida $cmd --help: found only ${#optlines[@]} option lines"; continue
+    if [ "${#optlines[@]}" -lt 1 ]; then
+        bad "mida $cmd --help: found no option lines"; continue
     fi
     ok "mida $cmd --help lists ${#optlines[@]} options:$listed"
+    # the commands that talk to a running integrator have their options
+    # exercised by cli_live.sh
+    [ -n "$(base_args "$cmd" "$store")" ] || continue
 
     for l in "${optlines[@]}"; do
         short=$(sed -nE 's/^ +-([A-Za-z]), --.*/\1/p' <<<"$l")
