@@ -76,6 +76,8 @@ MIDA_EXPORT const char *mida_err_name(int code);
 #include "mida_export.h"
 #include "mida_wire.h"
 #include "mida_emitter.h"
+#include "mida_telemetry.h"
+#include "mida_capture.h"
 #include "mida_integrator.h"
 
 #ifdef __cplusplus
