@@ -77,6 +77,17 @@ foreach(t ${_py_tests})
                        ENVIRONMENT "${MIDA_TEST_ENV}" SKIP_RETURN_CODE 77)
 endforeach()
 
+# Live capture with real processes: 3 emitters x 10,000 tasks through a
+# SIGKILL of the integrator.  The sanitizer build runs the same checks with
+# 3 x 1,000 tasks (it applies about 5x slower).
+if(MIDA_SANITIZE)
+  set(_live_tasks 1000)
+else()
+  set(_live_tasks 10000)
+endif()
+set_tests_properties(python.live PROPERTIES TIMEOUT 900
+                     ENVIRONMENT "${MIDA_TEST_ENV};MIDA_LIVE_TASKS=${_live_tasks}")
+
 add_test(NAME data.mapping COMMAND bash ${CMAKE_SOURCE_DIR}/tests/data/run.sh)
 set_tests_properties(data.mapping PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}
                      ENVIRONMENT "${MIDA_TEST_ENV}")

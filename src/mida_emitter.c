@@ -1289,6 +1289,17 @@ int mida_curve_read_secret(const char *path, char secret[41], char public_key[41
     return rc;
 }
 
+int mida_curve_keypair(char public_key[41], char secret[41])
+{
+    return zmq_has("curve") && zmq_curve_keypair(public_key, secret) == 0 ? 0 : MIDA_EUNSUPPORTED;
+}
+
+bool mida_curve_key_valid(const char *z85)
+{
+    uint8_t bin[32];
+    return z85 && strlen(z85) == 40 && zmq_z85_decode(bin, z85) != NULL;
+}
+
 int mida_emitter_query_status(const char *endpoint, unsigned timeout_ms, char **json_out,
                               char *err, size_t errlen)
 {

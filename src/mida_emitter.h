@@ -117,4 +117,10 @@ MIDA_EXPORT int mida_emitter_query_status(const char *endpoint, unsigned timeout
 MIDA_EXPORT int mida_curve_read_secret(const char *path, char secret[41], char public_key[41],
                                        char *err, size_t errlen);
 
+/* A new CURVE key pair, Z85.  0, or MIDA_EUNSUPPORTED when libzmq has no
+ * CURVE. */
+MIDA_EXPORT int mida_curve_keypair(char public_key[41], char secret[41]);
+/* Whether `z85` is a CURVE key as text (40 Z85 characters). */
+MIDA_EXPORT bool mida_curve_key_valid(const char *z85);
+
 #endif

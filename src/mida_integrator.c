@@ -159,8 +159,10 @@ static void s_mark(it_sender_t *s, uint64_t seq)
         size_t k = 0;
         while (k < s->n_above && s->above[k] == s->upto + 1)
             s->upto = s->above[k++];
-        memmove(s->above, s->above + k, (s->n_above - k) * sizeof *s->above);
-        s->n_above -= k;
+        if (k) {
+            memmove(s->above, s->above + k, (s->n_above - k) * sizeof *s->above);
+            s->n_above -= k;
+        }
         return;
     }
     if (s->n_above == MAX_ABOVE) {

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #define MAX_ALIASES 64
 #define MAX_CLIENTS 1024
@@ -86,9 +85,8 @@ static int s_read_clients(const char *path, char ***out, size_t *n)
         size_t len = strcspn(p, " \t\r\n");
         if (!len || *p == '#')
             continue;
-        uint8_t bin[32];
         p[len] = '\0';
-        if (len != 40 || !zmq_z85_decode(bin, p)) {
+        if (!mida_curve_key_valid(p)) {
             tool_err("serve", "%s:%ld: not a CURVE public key (40 Z85 characters)", path, lineno);
             rc = EXIT_FAIL;
         } else if (*n == MAX_CLIENTS) {
@@ -345,8 +343,8 @@ int tool_keygen(mida_ctx_t *ctx, int argc, char **argv)
     if (argc == 2 && argv[1][0] == '-')
         return tool_usage_error(CMD, "unknown option '%s'", argv[1]);
     char pub[41], secret[41];
-    if (zmq_curve_keypair(pub, secret)) {
-        tool_err(CMD, "this libzmq cannot make CURVE keys: %s", zmq_strerror(zmq_errno()));
+    if (mida_curve_keypair(pub, secret)) {
+        tool_err(CMD, "this libzmq has no CURVE support");
         return EXIT_FAIL;
     }
     if (argc == 2) {

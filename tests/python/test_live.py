@@ -373,8 +373,10 @@ def section_g():
 def main():
     try:
         for sec in (section_a, section_b, section_d, section_e, section_f, section_g, section_c):
+            t0 = time.time()
             try:
                 sec()
+                print("     %s took %.1f s" % (sec.__name__, time.time() - t0), flush=True)
             except Exception as e:  # a section that breaks is a failure, the others still run
                 bad("%s raised %r" % (sec.__name__, e))
     finally:
