@@ -117,10 +117,65 @@ static void s_copy_vars(rasqal_query *rq, mida_query_t *q)
     }
 }
 
+/* The line of a "VALUES ?x { ... }" (one variable, no parentheses), or 0.
+ * rasqal 0.9.33 reads its list as one row of many columns: wrong answers,
+ * and heap corruption with OPTIONAL (found by tests/python/
+ * test_capture_live.py).  Strings, IRIs and comments are skipped. */
+static long s_bare_values_line(const char *text)
+{
+    long line = 1;
+    for (const char *c = text; *c; c++) {
+        if (*c == '\n') {
+            line++;
+        } else if (*c == '#') {
+            while (c[1] && c[1] != '\n')
+                c++;
+        } else if (*c == '"' || *c == '\'') {
+            char q = *c;
+            bool longq = c[1] == q && c[2] == q;
+            c += longq ? 3 : 1;
+            for (; *c; c++) {
+                if (*c == '\\' && c[1]) {
+                    c++;
+                } else if (*c == q && (!longq || (c[1] == q && c[2] == q))) {
+                    c += longq ? 2 : 0;
+                    break;
+                } else if (*c == '\n') {
+                    line++;
+                }
+            }
+            if (!*c)
+                break;
+        } else if (*c == '<' && c[1] && !strchr(" \t\n=", c[1])) {
+            const char *e = strpbrk(c + 1, "> \t\n");
+            if (e && *e == '>')
+                c = e;
+        } else if ((c == text || !(isalnum((unsigned char)c[-1]) || c[-1] == '_' ||
+                                   c[-1] == ':' || c[-1] == '?' || c[-1] == '$')) &&
+                   !strncasecmp(c, "VALUES", 6) &&
+                   !(isalnum((unsigned char)c[6]) || c[6] == '_' || c[6] == ':')) {
+            const char *n = c + 6;
+            while (*n == ' ' || *n == '\t' || *n == '\n' || *n == '\r')
+                n++;
+            if (*n == '?' || *n == '$')
+                return line;
+        }
+    }
+    return 0;
+}
+
 static int s_prepare_check(mida_store_t *store, const char *text, const char *base,
                            mida_query_kind_t *kind, mida_query_t *vars_into, char *err,
                            size_t errlen)
 {
+    long bare = s_bare_values_line(text);
+    if (bare) {
+        snprintf(err, errlen,
+                 "line %ld: VALUES with one variable and no parentheses is not supported by this "
+                 "query engine (rasqal 0.9.33 misreads it); write VALUES (?x) { (a) (b) } instead",
+                 bare);
+        return MIDA_EUNSUPPORTED;
+    }
     librdf_world *world = mida__store_world(store);
     rasqal_world *rw = librdf_world_get_rasqal(world);
     s_log_capture cap = {"", -1, 0};

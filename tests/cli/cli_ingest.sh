@@ -334,6 +334,18 @@ contains "property path (full IRI): the message says 'property paths'" "$tmp/err
 run sparql --store "$st" "$PFX"'SELECT ?a WHERE { ?a prov:wasDerivedFrom/prov:wasDerivedFrom ?b }'
 want_rc "query with a sequence path (a/b)" 1
 contains "sequence path: the message says 'property paths'" "$tmp/err" "property paths"
+# one-variable VALUES without parentheses: rasqal misreads it (wrong rows,
+# heap corruption with OPTIONAL), so it is refused; the bracketed form works
+run sparql --store "$st" "$PFX"'SELECT ?t ?s WHERE {
+  VALUES ?t { <http://127.0.0.1:7878/task/wf-hpo-07/train-1> <http://127.0.0.1:7878/task/wf-hpo-07/train-2> }
+  ?t mida:status ?s OPTIONAL { ?t prov:startedAtTime ?b } OPTIONAL { ?t prov:endedAtTime ?e } }'
+want_rc "query with VALUES ?t { ... } (one variable, no parentheses)" 1
+contains "bare VALUES: the message names the line and the form to use" "$tmp/err" "line 5: VALUES with one variable"
+run sparql --store "$st" --results csv "$PFX"'SELECT ?t WHERE { ?t mida:status ?s . FILTER(?s = mida:Finished) # VALUES ?x in a comment
+  VALUES (?t) { (<http://127.0.0.1:7878/task/wf-hpo-07/train-1>) (<http://127.0.0.1:7878/task/wf-hpo-07/train-2>) } } ORDER BY ?t'
+want_rc "query with VALUES (?t) { (...) (...) }" 0
+if [ "$(tail -n +2 "$tmp/out" | tr -d '\r' | wc -l)" = 2 ]; then ok "bracketed VALUES: 2 rows"
+else bad "bracketed VALUES: want 2 rows"; show stdout "$tmp/out"; fi
 
 # ---- RDF input -----------------------------------------------------------
 cat > "$tmp/extra.ttl" <<'EOF'
