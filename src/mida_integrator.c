@@ -754,6 +754,32 @@ static void s_serve_zap(mida_integrator_t *it)
         zmq_msg_close(&f[i]);
 }
 
+long long mida_integrator_log_pending(const mida_store_t *store)
+{
+    if (!store)
+        return 0;
+    const char *g = mida_store_meta_get(store, "wal_generation");
+    unsigned from = g ? (unsigned)strtoul(g, NULL, 10) : 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/wal", mida_store_dir(store));
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    long long total = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        unsigned gen;
+        char tail[8];
+        struct stat sb;
+        if (sscanf(de->d_name, "wal-%8u.%7s", &gen, tail) != 2 || strcmp(tail, "log") || gen < from)
+            continue;
+        if (fstatat(dirfd(d), de->d_name, &sb, 0) == 0)
+            total += sb.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
 /* ---- life cycle --------------------------------------------------------- */
 
 mida_integrator_t *mida_integrator_new(mida_ctx_t *ctx, mida_store_t *store,

@@ -83,4 +83,9 @@ MIDA_EXPORT void mida_integrator_stats(mida_integrator_t *it, mida_integrator_st
 MIDA_EXPORT char *mida_integrator_stats_json(const mida_integrator_stats_t *st);
 MIDA_EXPORT void mida_integrator_destroy(mida_integrator_t **self_p);
 
+/* Bytes of write-ahead log in the store's directory that its snapshot does
+ * not cover yet: an integrator is running, or one stopped without its
+ * final snapshot (the next `mida serve` replays them).  0 when none. */
+MIDA_EXPORT long long mida_integrator_log_pending(const mida_store_t *store);
+
 #endif

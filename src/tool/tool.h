@@ -53,6 +53,8 @@ double tool_now(void);
  * halfway through a store's life), and records them in a new store.
  * NULL base / empty aliases / false no_promote mean "as the store has".
  * 0, or EXIT_FAIL after reporting. */
+/* Tells a reader that the store's snapshot is behind its write-ahead log. */
+void tool_note_pending_log(const char *cmd, const mida_store_t *store);
 int tool_store_settings(const char *cmd, mida_store_t *store, const char *base,
                         const char *aliases_text, bool no_promote);
 

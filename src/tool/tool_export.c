@@ -63,6 +63,7 @@ int tool_export(mida_ctx_t *ctx, int argc, char **argv)
         tool_err(CMD, "%s", err);
         return EXIT_FAIL;
     }
+    tool_note_pending_log(CMD, store);
     const char *base = mida_store_meta_get(store, "base");
     mida_quads_t *quads = mida_quads_new();
     int rc = EXIT_OK;

@@ -227,6 +227,18 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
         mida_buf_free(&aliases);
         return EXIT_FAIL;
     }
+    long long pending = mida_integrator_log_pending(in.store);
+    if (pending > 0) {
+        /* records in that log are older than the ones given here: they
+         * must be applied first */
+        tool_err(CMD, "store %s has %lld bytes of write-ahead log not yet in its snapshot "
+                 "(a `mida serve` stopped without its final snapshot); run `mida serve --store %s` "
+                 "once and stop it with SIGINT to apply them, then ingest",
+                 dir, pending, dir);
+        mida_store_close(&in.store);
+        mida_buf_free(&aliases);
+        return EXIT_FAIL;
+    }
     mida_buf_t kept;
     mida_buf_init(&kept, 0);
     mida_alias_t alias_list[MAX_ALIASES];

@@ -228,3 +228,14 @@ int tool_store_settings(const char *cmd, mida_store_t *store, const char *base,
     }
     return 0;
 }
+
+void tool_note_pending_log(const char *cmd, const mida_store_t *store)
+{
+    long long pending = mida_integrator_log_pending(store);
+    if (pending > 0)
+        fprintf(stderr,
+                "mida %s: note: %s has %lld bytes of write-ahead log not yet in its snapshot "
+                "(`mida serve` is running, or stopped without a snapshot); this answer is from "
+                "the last snapshot\n",
+                cmd, mida_store_dir(store), pending);
+}

@@ -99,6 +99,7 @@ int tool_sparql(mida_ctx_t *ctx, int argc, char **argv)
         free(text);
         return EXIT_FAIL;
     }
+    tool_note_pending_log(CMD, store);
     int rc = EXIT_OK, qrc = 0;
     mida_results_t *res = NULL;
     mida_query_t *q = mida_query_prepare(store, text, base, &qrc, err, sizeof err);
