@@ -1037,3 +1037,101 @@ void mida_integrator_destroy(mida_integrator_t **self_p)
     pthread_mutex_destroy(&it->mu);
     free(it);
 }
+
+/* ---- self-test ------------------------------------------------------------ */
+#include "mida_selftest.h"
+
+static void *s_test_run(void *arg)
+{
+    mida_integrator_run(arg);
+    return NULL;
+}
+
+int mida_integrator_test(bool verbose);
+int mida_integrator_test(bool verbose)
+{
+    int f = 0;
+    /* the table of applied batches: gaps, out of order, contiguous again */
+    it_sender_t s = {0};
+    uint64_t order[] = {1, 2, 4, 6, 5, 2};
+    for (size_t i = 0; i < MIDA_ARRAY_LEN(order); i++)
+        s_mark(&s, order[i]);
+    MIDA_CHECK(f, s.upto == 2 && s.n_above == 3);
+    MIDA_CHECK(f, s_applied(&s, 1) && s_applied(&s, 5) && !s_applied(&s, 3) && !s_applied(&s, 7));
+    s_mark(&s, 3);
+    MIDA_CHECK(f, s.upto == 6 && s.n_above == 0);
+    free(s.above);
+
+    /* in one process: an integrator thread, an emitter, a restart */
+    char dir[] = "/tmp/mida-integrator-test-XXXXXX";
+    MIDA_CHECK(f, mkdtemp(dir) != NULL);
+    char sdir[sizeof dir + 8], spool[sizeof dir + 8], ep[sizeof dir + 16];
+    snprintf(sdir, sizeof sdir, "%s/s", dir);
+    snprintf(spool, sizeof spool, "%s/q", dir);
+    snprintf(ep, sizeof ep, "ipc://%s/sock", dir);
+    mida_ctx_t *ctx = mida_ctx_new();
+    char err[512];
+    for (int round = 0; round < 2; round++) {
+        mida_store_opts_t w = {MIDA_STORE_WRITE | MIDA_STORE_CREATE, NULL};
+        mida_store_t *st = mida_store_open(ctx, sdir, &w, err, sizeof err);
+        MIDA_CHECK(f, st != NULL);
+        if (!st)
+            break;
+        mida_integrator_opts_t io = {.listen = ep};
+        mida_integrator_t *it = mida_integrator_new(ctx, st, &io, err, sizeof err);
+        MIDA_CHECK(f, it != NULL);
+        if (!it) {
+            fprintf(stderr, "integrator: %s\n", err);
+            mida_store_close(&st);
+            break;
+        }
+        MIDA_CHECK_STR(f, mida_integrator_endpoint(it), ep);
+        pthread_t th;
+        pthread_create(&th, NULL, s_test_run, it);
+        mida_emitter_opts_t eo = {.endpoint = ep, .spool_dir = spool, .batch_records = 7};
+        mida_emitter_t *em = mida_emitter_new(ctx, &eo, err, sizeof err);
+        MIDA_CHECK(f, em != NULL);
+        char rec[256];
+        for (int i = 0; em && i < 50; i++) {
+            snprintf(rec, sizeof rec,
+                     "{\"task_id\":\"t%d\",\"workflow_id\":\"wf\",\"activity_id\":\"a\","
+                     "\"status\":\"%s\",\"used\":{\"x\":%d}}",
+                     i, round ? "FINISHED" : "RUNNING", i);
+            MIDA_CHECK(f, mida_emitter_send(em, rec, 0) == 0);
+        }
+        if (em)
+            MIDA_CHECK(f, mida_emitter_send(em, "{\"task_id\":1}", 0) == 0); /* not valid */
+        MIDA_CHECK(f, em && mida_emitter_flush(em, 20000) == 0);
+        mida_emitter_stats_t es = {0};
+        mida_emitter_stats(em, &es);
+        MIDA_CHECK(f, es.accepted == 51 && es.acked == 50 && es.invalid == 1 && es.pending == 0);
+        MIDA_CHECK(f, es.connected);
+        MIDA_CHECK(f, mida_emitter_close(&em, 1000) == 0);
+        char *json = NULL;
+        MIDA_CHECK(f, mida_emitter_query_status(ep, 5000, &json, err, sizeof err) == 0);
+        json_t *o = json ? json_loads(json, 0, NULL) : NULL;
+        MIDA_CHECK(f, json_integer_value(json_object_get(o, "applied")) == 8 &&
+                          json_integer_value(json_object_get(o, "refused")) == 0);
+        json_decref(o);
+        free(json);
+        mida_integrator_stop(it);
+        pthread_join(th, NULL);
+        mida_integrator_stats_t ist;
+        mida_integrator_stats(it, &ist);
+        MIDA_CHECK(f, ist.snapshots == 1 && ist.log_batches == 0);
+        mida_integrator_destroy(&it);
+        MIDA_CHECK(f, mida_integrator_log_pending(st) == 0);
+        mida_term_t t = mida_term_iri("http://127.0.0.1:7878/task/wf/t49");
+        mida_term_t p = mida_term_iri(MIDA_("status"));
+        mida_term_t v = mida_term_iri(round ? MIDA_("Finished") : MIDA_("Running"));
+        MIDA_CHECK(f, mida_store_contains(st, &t, &p, &v));
+        mida_store_close(&st);
+    }
+    mida_ctx_destroy(&ctx);
+    char cmd[sizeof dir + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    MIDA_CHECK(f, system(cmd) == 0);
+    if (verbose)
+        printf("integrator: %d failures\n", f);
+    return f;
+}
