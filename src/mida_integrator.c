@@ -657,7 +657,16 @@ static void s_serve_group(mida_integrator_t *it)
             pthread_mutex_lock(&it->mu);
             it->st.received++;
             pthread_mutex_unlock(&it->mu);
-            bool dup = s_applied(s_sender(it, h.sender, false), h.seq);
+            it_sender_t *known = s_sender(it, h.sender, false);
+            if (!known && (known = s_sender(it, h.sender, true))) {
+                known->last_seen = s_wall();
+                char hex[33];
+                s_hex(h.sender, hex);
+                mida__log(it->ctx, MIDA_LOG_INFO, MIDA_FROM_WIRE, 0, NULL,
+                          "new sender %s: batch %llu, %u quads", hex, (unsigned long long)h.seq,
+                          h.quad_count);
+            }
+            bool dup = s_applied(known, h.seq);
             for (size_t i = 0; !dup && i < n; i++)
                 dup = !memcmp(items[i].h.sender, h.sender, 16) && items[i].h.seq == h.seq;
             if (dup) {
