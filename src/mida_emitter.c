@@ -962,9 +962,12 @@ static void *s_thread(void *arg)
                 oldest = em->q_oldest;
                 pthread_mutex_unlock(&em->mu);
             }
-            /* re-sends: never sent, or no answer in time */
+            /* re-sends: never sent, or no answer in time.  While the
+             * integrator acknowledges other batches it is alive and works
+             * through its queue in order: waiting longer is right then. */
+            bool silent = now - em->last_heard >= em->ack_timeout;
             for (em_batch_t *b = em->inflight; b; b = b->next)
-                if (b->sent_at == 0 || now - b->sent_at >= em->ack_timeout)
+                if (b->sent_at == 0 || (silent && now - b->sent_at >= em->ack_timeout))
                     s_send_batch(em, b, now);
         }
         /* the integrator is away: free memory into the spool */

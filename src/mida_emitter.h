@@ -13,7 +13,9 @@
  *     record is `batch_age_ms` old, or on mida_emitter_flush;
  *   - keeps every batch until the integrator acknowledges it (the ack comes
  *     after the batch is in the integrator's write-ahead log) and re-sends
- *     it after a reconnect or `ack_timeout_ms` without an answer;
+ *     it after a reconnect, or when the integrator has answered nothing
+ *     for `ack_timeout_ms` (a busy integrator that acknowledges other
+ *     batches is waited for);
  *   - when there has been no connection to the integrator (ZeroMQ
  *     heartbeats notice a dead one within seconds) for `spool_after_ms`
  *     while records wait, appends the waiting records (as JSON lines) to its
