@@ -70,7 +70,7 @@ static int s_format_time(long long secs, long micros, char *out, size_t outlen)
     if (micros) {
         snprintf(frac, sizeof frac, ".%06ld", micros);
         size_t n = strlen(frac);
-        while (frac[n - 1] == '0')
+        while (n > 1 && frac[n - 1] == '0')
             frac[--n] = '\0';
     }
     int n = snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
