@@ -72,22 +72,37 @@ bool mida_term_equal(const mida_term_t *a, const mida_term_t *b)
     return mida_term_compare(a, b) == 0;
 }
 
+/* Whether a byte must be escaped inside a literal (0) or an IRI (1). */
+static bool s_needs_escape(unsigned char c, int iri)
+{
+    if (iri)
+        return c <= 0x20 || c == '<' || c == '>' || c == '"' || c == '{' || c == '}' ||
+               c == '|' || c == '^' || c == '`' || c == '\\';
+    return c < 0x20 || c == 0x7f || c == '"' || c == '\\';
+}
+
 int mida_nt_escape(const char *s, mida_buf_t *out)
 {
     int rc = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && !rc) {
+        /* runs of plain bytes are copied whole */
+        const unsigned char *run = p;
+        while (*p && !s_needs_escape(*p, 0))
+            p++;
+        if (p > run && (rc = mida_buf_add(out, run, (size_t)(p - run))))
+            break;
+        if (!*p)
+            break;
         switch (*p) {
         case '"': rc = mida_buf_add(out, "\\\"", 2); break;
         case '\\': rc = mida_buf_add(out, "\\\\", 2); break;
         case '\n': rc = mida_buf_add(out, "\\n", 2); break;
         case '\r': rc = mida_buf_add(out, "\\r", 2); break;
         case '\t': rc = mida_buf_add(out, "\\t", 2); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                rc = mida_buf_printf(out, "\\u%04X", *p);
-            else
-                rc = mida_buf_addc(out, (char)*p);
+        default: rc = mida_buf_printf(out, "\\u%04X", *p);
         }
+        p++;
     }
     return rc;
 }
@@ -97,11 +112,17 @@ int mida_nt_escape(const char *s, mida_buf_t *out)
 static int s_iri_escape(const char *s, mida_buf_t *out)
 {
     int rc = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
-        if (*p <= 0x20 || strchr("<>\"{}|^`\\", *p))
-            rc = mida_buf_printf(out, "\\u%04X", *p);
-        else
-            rc = mida_buf_addc(out, (char)*p);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && !rc) {
+        const unsigned char *run = p;
+        while (*p && !s_needs_escape(*p, 1))
+            p++;
+        if (p > run && (rc = mida_buf_add(out, run, (size_t)(p - run))))
+            break;
+        if (!*p)
+            break;
+        rc = mida_buf_printf(out, "\\u%04X", *p);
+        p++;
     }
     return rc;
 }
