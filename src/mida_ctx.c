@@ -45,6 +45,16 @@ void mida_ctx_set_log(mida_ctx_t *ctx, mida_log_fn fn, void *user_data,
     ctx->min_level = min_level;
 }
 
+mida_log_level_t mida_log_level_from_env(mida_log_level_t fallback)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    const char *lv = getenv("MIDA_LOG_LEVEL");
+    for (int i = 0; lv && i < 4; i++)
+        if (!strcmp(lv, names[i]))
+            return (mida_log_level_t)i;
+    return fallback;
+}
+
 bool mida__log_enabled(const mida_ctx_t *ctx, mida_log_level_t level)
 {
     return ctx && ctx->log_fn && level >= ctx->min_level;

@@ -50,6 +50,9 @@ MIDA_EXPORT void mida_ctx_set_log(mida_ctx_t *ctx, mida_log_fn fn, void *user_da
                                   mida_log_level_t min_level);
 
 MIDA_EXPORT const char *mida_log_level_name(mida_log_level_t level);
+/* The level named by $MIDA_LOG_LEVEL (debug, info, warn, error), or
+ * `fallback` when it is unset or names none of them. */
+MIDA_EXPORT mida_log_level_t mida_log_level_from_env(mida_log_level_t fallback);
 MIDA_EXPORT const char *mida_facility_name(mida_facility_t facility);
 
 #endif

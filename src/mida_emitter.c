@@ -1067,16 +1067,8 @@ mida_emitter_t *mida_emitter_new(mida_ctx_t *ctx, const mida_emitter_opts_t *opt
     em->ctx = ctx;
     if (!ctx) {
         em->own_ctx = em->ctx = mida_ctx_new();
-        const char *lv = getenv("MIDA_LOG_LEVEL");
-        mida_log_level_t min = MIDA_LOG_WARN;
-        if (lv && !strcmp(lv, "debug"))
-            min = MIDA_LOG_DEBUG;
-        else if (lv && !strcmp(lv, "info"))
-            min = MIDA_LOG_INFO;
-        else if (lv && !strcmp(lv, "error"))
-            min = MIDA_LOG_ERROR;
         if (em->ctx)
-            mida_ctx_set_log(em->ctx, s_stderr_log, NULL, min);
+            mida_ctx_set_log(em->ctx, s_stderr_log, NULL, mida_log_level_from_env(MIDA_LOG_WARN));
     }
     const char *spool = o.spool_dir ? o.spool_dir : getenv("MIDA_SPOOL_DIR");
     char defspool[256];

@@ -55,14 +55,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "mida: out of memory\n");
             return EXIT_FAIL;
         }
-        const char *lv = getenv("MIDA_LOG_LEVEL");
-        mida_log_level_t min = MIDA_LOG_WARN;
-        if (lv && !strcmp(lv, "debug"))
-            min = MIDA_LOG_DEBUG;
-        else if (lv && !strcmp(lv, "info"))
-            min = MIDA_LOG_INFO;
-        else if (lv && !strcmp(lv, "error"))
-            min = MIDA_LOG_ERROR;
+        mida_log_level_t min = mida_log_level_from_env(MIDA_LOG_WARN);
         union {
             const char *name;
             void *ud;

@@ -185,15 +185,7 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
         strncmp(base, "urn:", 4))
         return tool_usage_error(CMD, "--base must be an absolute http(s) or urn IRI, got '%s'", base);
 
-    if (!getenv("MIDA_LOG_LEVEL"))
-        mida_ctx_set_log(ctx, s_serve_log, NULL, MIDA_LOG_INFO);
-    else {
-        const char *lv = getenv("MIDA_LOG_LEVEL");
-        mida_ctx_set_log(ctx, s_serve_log, NULL,
-                         !strcmp(lv, "debug") ? MIDA_LOG_DEBUG
-                         : !strcmp(lv, "warn") ? MIDA_LOG_WARN
-                         : !strcmp(lv, "error") ? MIDA_LOG_ERROR : MIDA_LOG_INFO);
-    }
+    mida_ctx_set_log(ctx, s_serve_log, NULL, mida_log_level_from_env(MIDA_LOG_INFO));
     char err[512], secret[41], pub[41];
     char **clients = NULL;
     size_t n_clients = 0;
