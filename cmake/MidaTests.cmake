@@ -95,7 +95,9 @@ set_tests_properties(data.mapping PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}
 # The fuzzer builds with clang on its own (it brings its own sanitizers), so
 # it runs in the plain build only.
 if(NOT MIDA_SANITIZE)
-  add_test(NAME fuzz.record COMMAND bash ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh)
-  set_tests_properties(fuzz.record PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}
-                       ENVIRONMENT "${MIDA_TEST_ENV}" SKIP_RETURN_CODE 77)
+  foreach(target record nquads)
+    add_test(NAME fuzz.${target} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh ${target})
+    set_tests_properties(fuzz.${target} PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}
+                         ENVIRONMENT "${MIDA_TEST_ENV}" SKIP_RETURN_CODE 77)
+  endforeach()
 endif()

@@ -1,8 +1,11 @@
 #!/bin/bash
-# Builds the libFuzzer target with clang (ASan + UBSan) and runs it for
-# MIDA_FUZZ_SECONDS (default 20) on a corpus seeded with the example and
-# mapping-test records.  Exits 77 (skipped) when clang's libFuzzer is absent.
+# Builds a libFuzzer target with clang (ASan + UBSan) and runs it for
+# MIDA_FUZZ_SECONDS (default 20):
+#   run.sh record   task records, seeded with the example and mapping records
+#   run.sh nquads   wire payloads (N-Quads), seeded with the mapping tests' .nq
+# Exits 77 (skipped) when clang's libFuzzer is absent.
 set -u
+target=${1:-record}
 : "${MIDA_SOURCE_DIR:?}"
 src=$MIDA_SOURCE_DIR
 command -v clang >/dev/null || { echo "clang not installed: skipped"; exit 77; }
@@ -11,9 +14,9 @@ trap 'rm -rf "$tmp"' EXIT
 srcs=$(ls "$src"/src/mida_*.c)
 if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
       -D_GNU_SOURCE -DMIDA_SOURCE_DIR="\"$src\"" -I"$src/src" \
-      "$src/tests/fuzz/fuzz_record.c" $srcs \
+      "$src/tests/fuzz/fuzz_$target.c" $srcs \
       $(pkg-config --cflags --libs redland raptor2 rasqal jansson zlib libzmq) -lpthread -ldl -lm \
-      -o "$tmp/fuzz_record" 2>"$tmp/cc.log"; then
+      -o "$tmp/fuzz_$target" 2>"$tmp/cc.log"; then
     if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$tmp/cc.log"; then
         echo "libFuzzer not available: skipped"; exit 77
     fi
@@ -21,13 +24,18 @@ if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=unde
 fi
 mkdir -p "$tmp/corpus"
 i=0
-for f in "$src"/examples/campaign/*.jsonl "$src"/tests/data/mapping/*.jsonl; do
+if [ "$target" = nquads ]; then
+    seeds=("$src"/tests/data/mapping/*.nq)
+else
+    seeds=("$src"/examples/campaign/*.jsonl "$src"/tests/data/mapping/*.jsonl)
+fi
+for f in "${seeds[@]}"; do
     while IFS= read -r line; do
-        i=$((i+1)); printf '%s' "$line" > "$tmp/corpus/seed$i"
+        i=$((i+1)); printf '%s\n' "$line" > "$tmp/corpus/seed$i"
     done < "$f"
 done
 secs=${MIDA_FUZZ_SECONDS:-20}
-if (cd "$tmp" && ./fuzz_record -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
+if (cd "$tmp" && ./fuzz_$target -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
       -artifact_prefix="$tmp/" corpus > fuzz.log 2>&1); then
     grep -E "stat::number_of_executed_units|cov:" "$tmp/fuzz.log" | tail -2
     echo "1 passed, 0 failed"
