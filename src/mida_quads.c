@@ -564,12 +564,13 @@ static int s_nq_blank(s_nq *n)
     mida_buf_reset(&n->tmp);
     n->p += 2;
     const char *start = n->p;
-    while (n->p < n->end && (isalnum((unsigned char)*n->p) || strchr("_-.", *n->p)))
+    if (n->p >= n->end || !(isalnum((unsigned char)*n->p) || *n->p == '_'))
+        return s_nq_fail(n, "bad blank node label");
+    while (n->p < n->end && (isalnum((unsigned char)*n->p) || *n->p == '_' || *n->p == '-' ||
+                             *n->p == '.'))
         n->p++;
     while (n->p > start && n->p[-1] == '.')
         n->p--;
-    if (n->p == start)
-        return s_nq_fail(n, "empty blank node label");
     return mida_buf_add(&n->tmp, start, (size_t)(n->p - start));
 }
 
@@ -862,6 +863,8 @@ int mida_quads_test(bool verbose)
         "<http://x/s> <http://x/p> \"x\"^^\"y\" .\n",          /* bad datatype */
         "<http://x/s> <http://x/p> <http://x/o> . junk\n",     /* trailing junk */
         "<http://x/s> <http://x/p> \"a\\u0000b\" .\n",         /* NUL */
+        "<http://x/s> <http://x/p> _:\0\0oo .\n",              /* NUL label (fuzz) */
+        "<http://x/s> <http://x/p> _:-a .\n",                   /* label start */
     };
     for (size_t i = 0; i < MIDA_ARRAY_LEN(bad); i++) {
         char two[512];
