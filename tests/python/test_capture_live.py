@@ -299,9 +299,9 @@ def tasks_of(store, workflow):
     return {r["a"]: r["t"] for r in rows}, rows
 
 
-def readme_example():
-    """The first ```python block of adapters/python/README.md."""
-    path = os.path.join(ADAPTER, "README.md")
+def readme_example(path=None):
+    """The first ```python block of adapters/python/README.md (or `path`)."""
+    path = path or os.path.join(ADAPTER, "README.md")
     with open(path) as f:
         text = f.read()
     start = text.find("```python\n")
@@ -362,6 +362,20 @@ def section_live(scripts):
             check(rc == 0 and secs < SCRIPT_BOUND and err == "",
                   "A: the README example runs as written (exit %d, %.2f s%s)"
                   % (rc, secs, ", libmida found in build/" if own else ""), err)
+
+        # the top-level README's example, with its file in the test's folder
+        code = readme_example(os.path.join(SRC, "README.md"))
+        if check(code is not None and "/tmp/frame-0001.dat" in code,
+                 "A: README.md has a Python capture example"):
+            example = os.path.join(TMP, "top_readme_example.py")
+            frame = os.path.join(TMP, "frame-0001.dat")
+            with open(example, "w") as f:
+                # its own workflow id: wf-acquire is script 1's here
+                f.write(code.replace("/tmp/frame-0001.dat", frame)
+                        .replace('"wf-acquire"', '"wf-readme-top"'))
+            rc, out, err, secs = run_script(example, [], srv.endpoint, spool)
+            check(rc == 0 and err == "" and os.path.exists(frame),
+                  "A: README.md's example runs (exit %d, %.2f s)" % (rc, secs), err)
 
         left = os.listdir(spool) if os.path.isdir(spool) else []
         check(left == [], "A: the spool directory is empty after the scripts", left)
@@ -523,6 +537,15 @@ def section_store(store):
                   "prov:atLocation \"/models/m3.pt\" . <%s> prov:wasInformedBy <%s> . "
                   "%s prov:wasInformedBy %s" % (te, tt, te, tt, wf("eval-02"), wf("hpo-07"))),
               "B: README evaluate is linked to train through /models/m3.pt")
+
+    # the top-level README's example
+    top, rows = tasks_of(store, "wf-readme-top")
+    tt = top.get("top_readme_example.acquire")
+    check(tt is not None and ask(store, "<%s> mida:status mida:Finished ; prov:used ?e . "
+                                 "?e mida:name \"exposure\" ; prov:value ?v FILTER(?v = 0.5)" % tt)
+          and ask(store, "?d prov:wasGeneratedBy <%s> ; a provone:Data" % tt),
+          "B: README.md's acquire is stored: Finished, used exposure 0.5, generated the file",
+          rows)
 
 
 def section_offline(scripts):
