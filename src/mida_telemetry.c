@@ -3,7 +3,8 @@
  * Owns: reading /proc, the process-wide NVML handle, the JSON form of a
  *       sample.
  * Must not: fail a sample because one counter is missing, print, or keep
- *       any state but the NVML handle (which is per process by nature).
+ *       any state but the NVML handle and the open /proc descriptors
+ *       (both per process by nature).
  */
 #include "mida_internal.h"
 #include "mida_selftest.h"
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_GPUS 64
@@ -24,27 +26,74 @@
 
 /* ---- /proc ---------------------------------------------------------- */
 
+/* The /proc files a sample reads, opened once per process and re-read
+ * with pread (no path walk, no open/close per sample).  A descriptor of
+ * /proc/self/... names the process that opened it, so after fork() the
+ * child opens its own. */
+enum { F_STAT, F_STATM, F_MEMINFO, F_IO, F_NET, F_COUNT };
+static const char *const s_proc_paths[F_COUNT] = {"/proc/self/stat", "/proc/self/statm",
+                                                  "/proc/meminfo", "/proc/self/io",
+                                                  "/proc/net/dev"};
+static struct {
+    pthread_mutex_t mu;
+    pid_t pid;
+    int fd[F_COUNT];       /* -1: not readable here */
+} s_proc = {PTHREAD_MUTEX_INITIALIZER, 0, {-1, -1, -1, -1, -1}};
+
+/* In a forked child, right after fork: the inherited descriptors name the
+ * parent; close them, and start the (possibly held) lock afresh. */
+static void s_proc_atfork_child(void)
+{
+    for (int i = 0; i < F_COUNT; i++) {
+        if (s_proc.fd[i] >= 0)
+            close(s_proc.fd[i]);
+        s_proc.fd[i] = -1;
+    }
+    s_proc.pid = 0;
+    pthread_mutex_init(&s_proc.mu, NULL);
+}
+
+static void s_proc_register(void)
+{
+    pthread_atfork(NULL, NULL, s_proc_atfork_child);
+}
+
+static int s_proc_fd(int which)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, s_proc_register);
+    pid_t pid = getpid();
+    pthread_mutex_lock(&s_proc.mu);
+    if (s_proc.pid != pid) {
+        /* first use (or a child made without fork's handlers, e.g. a raw
+         * clone: its inherited descriptors are left alone) */
+        for (int i = 0; i < F_COUNT; i++)
+            s_proc.fd[i] = open(s_proc_paths[i], O_RDONLY | O_CLOEXEC);
+        s_proc.pid = pid;
+    }
+    int fd = s_proc.fd[which];
+    pthread_mutex_unlock(&s_proc.mu);
+    return fd;
+}
+
 /* Reads a whole (small) /proc file into buf, NUL-terminated, truncated to
  * size - 1 bytes.  The length, or -1 when it cannot be opened or read. */
-static ssize_t s_read_file(const char *path, char *buf, size_t size)
+static ssize_t s_read_file(int which, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = s_proc_fd(which);
     if (fd < 0)
         return -1;
     size_t n = 0;
     while (n + 1 < size) {
-        ssize_t r = read(fd, buf + n, size - 1 - n);
+        ssize_t r = pread(fd, buf + n, size - 1 - n, (off_t)n);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            close(fd);
+        if (r < 0)
             return -1;
-        }
         if (r == 0)
             break;
         n += (size_t)r;
     }
-    close(fd);
     buf[n] = '\0';
     return (ssize_t)n;
 }
@@ -92,7 +141,7 @@ static double s_round(double v, double scale)
 static bool s_proc_stat(double *user, double *sys, double *start)
 {
     char buf[1024];
-    if (s_read_file("/proc/self/stat", buf, sizeof buf) <= 0)
+    if (s_read_file(F_STAT, buf, sizeof buf) <= 0)
         return false;
     const char *p = strrchr(buf, ')');
     if (!p)
@@ -126,7 +175,7 @@ static bool s_proc_stat(double *user, double *sys, double *start)
 static bool s_proc_rss(uint64_t *rss)
 {
     char buf[256];
-    if (s_read_file("/proc/self/statm", buf, sizeof buf) <= 0)
+    if (s_read_file(F_STATM, buf, sizeof buf) <= 0)
         return false;
     char *end;
     errno = 0;
@@ -144,7 +193,7 @@ static bool s_proc_meminfo(uint64_t *used, double *percent)
 {
     char buf[4096];
     uint64_t total, avail;
-    if (s_read_file("/proc/meminfo", buf, sizeof buf) <= 0 ||
+    if (s_read_file(F_MEMINFO, buf, sizeof buf) <= 0 ||
         !s_line_value(buf, "MemTotal:", &total) || !s_line_value(buf, "MemAvailable:", &avail) ||
         total == 0 || avail > total)
         return false;
@@ -156,7 +205,7 @@ static bool s_proc_meminfo(uint64_t *used, double *percent)
 static bool s_proc_io(uint64_t *rd, uint64_t *wr)
 {
     char buf[1024];
-    return s_read_file("/proc/self/io", buf, sizeof buf) > 0 && s_line_value(buf, "read_bytes:", rd) &&
+    return s_read_file(F_IO, buf, sizeof buf) > 0 && s_line_value(buf, "read_bytes:", rd) &&
            s_line_value(buf, "write_bytes:", wr);
 }
 
@@ -165,7 +214,7 @@ static bool s_proc_io(uint64_t *rd, uint64_t *wr)
 static bool s_proc_net(uint64_t *sent, uint64_t *recv)
 {
     char buf[16384];
-    if (s_read_file("/proc/net/dev", buf, sizeof buf) <= 0)
+    if (s_read_file(F_NET, buf, sizeof buf) <= 0)
         return false;
     uint64_t tx = 0, rx = 0;
     bool any = false;
@@ -466,6 +515,24 @@ int mida_telemetry_test(bool verbose)
         printf("telemetry: %.3f s CPU in %.3f s, cpu_percent %.2f, rss %llu, gpus %u\n",
                b.cpu_seconds - a.cpu_seconds, b.boot_seconds - a.boot_seconds, b.cpu_percent,
                (unsigned long long)b.process_rss_bytes, mida_telemetry_gpus());
+
+    /* A forked child reads its own /proc, not the parent's (the open
+     * descriptors are per process) */
+    pid_t child = fork();
+    if (child == 0) {
+        size_t n = 48u << 20;
+        volatile char *big = malloc(n);
+        for (size_t i = 0; big && i < n; i += 4096)
+            big[i] = 1;
+        mida_telemetry_t c;
+        _exit(big && mida_telemetry_read(&c, NULL) == 0 &&
+                      c.process_rss_bytes >= b.process_rss_bytes + (30u << 20)
+                  ? 0
+                  : 1);
+    }
+    int status = -1;
+    MIDA_CHECK(f, child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+                      WEXITSTATUS(status) == 0);
 
     /* The JSON form: what is in `have`, nothing else, parsable. */
     char *json = NULL;
