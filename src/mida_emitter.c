@@ -101,13 +101,6 @@ static size_t s_pending(const mida_emitter_t *em)
     return em->q_count + em->inflight_recs + em->unread;
 }
 
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static char *s_dup(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -169,7 +162,7 @@ int mida_emitter_send(mida_emitter_t *em, const char *json, size_t len)
     em->q_tail = r;
     bool wake = ++em->q_count == 1 || em->q_count == em->batch_records;
     if (em->q_count == 1)
-        em->q_oldest = s_now();
+        em->q_oldest = mida__mono_now();
     em->mem_bytes += need;
     em->st.accepted++;
     pthread_mutex_unlock(&em->mu);
@@ -273,7 +266,7 @@ static em_batch_t *s_make_batch(mida_emitter_t *em)
         em->q_count -= n;
         em->inflight_recs += n;
         if (em->q_count)
-            em->q_oldest = s_now();
+            em->q_oldest = mida__mono_now();
     }
     pthread_mutex_unlock(&em->mu);
     if (!n)
@@ -489,7 +482,7 @@ static void s_receive(mida_emitter_t *em)
         if (mida_wire_header_decode(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &h, err,
                                     sizeof err) == 0 &&
             mida_wire_check(&h, payload, plen, 0, err, sizeof err) == 0) {
-            em->last_heard = s_now();
+            em->last_heard = mida__mono_now();
             s_on_reply(em, &h, payload, plen);
         } else {
             mida__log(em->ctx, MIDA_LOG_WARN, MIDA_FROM_WIRE, MIDA_EPARSE, NULL,
@@ -502,31 +495,11 @@ static void s_receive(mida_emitter_t *em)
 
 /* ---- thread side: the spool ------------------------------------------ */
 
-static int s_mkdir_p(const char *dir)
-{
-    char *tmp = strdup(dir);
-    if (!tmp)
-        return -1;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) && errno != EEXIST) {
-            free(tmp);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = (mkdir(tmp, 0700) && errno != EEXIST) ? -1 : 0;
-    free(tmp);
-    return rc;
-}
-
 static int s_own_spool(mida_emitter_t *em)
 {
     if (em->own_fd >= 0)
         return 0;
-    if (s_mkdir_p(em->spool_dir)) {
+    if (mida__file_mkdir_p(em->spool_dir, 0700)) {
         mida__log(em->ctx, MIDA_LOG_ERROR, MIDA_FROM_WIRE, MIDA_EIO, NULL,
                   "cannot create the spool directory %s: %s", em->spool_dir, strerror(errno));
         return MIDA_EIO;
@@ -645,21 +618,14 @@ static void s_spool_all(mida_emitter_t *em)
         }
     }
     int rc = out.len ? s_own_spool(em) : 0;
-    for (size_t done = 0; !rc && done < out.len;) {
-        ssize_t w = write(em->own_fd, out.data + done, out.len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0 || (done += (size_t)w, done == out.len && fdatasync(em->own_fd))) {
+    bool torn = false;
+    if (!rc && out.len && mida__file_append(em->own_fd, out.data, out.len, true, &torn)) {
+        mida__log(em->ctx, MIDA_LOG_ERROR, MIDA_FROM_WIRE, MIDA_EIO, NULL,
+                  "cannot write the spool file %s: %s", em->own_path, strerror(errno));
+        if (torn)
             mida__log(em->ctx, MIDA_LOG_ERROR, MIDA_FROM_WIRE, MIDA_EIO, NULL,
-                      "cannot write the spool file %s: %s", em->own_path, strerror(errno));
-            rc = MIDA_EIO;
-            /* a partial line would join the next write: cut back to
-             * what was there */
-            struct stat sb;
-            if (fstat(em->own_fd, &sb) == 0 && done && ftruncate(em->own_fd, sb.st_size - (off_t)done))
-                mida__log(em->ctx, MIDA_LOG_ERROR, MIDA_FROM_WIRE, MIDA_EIO, NULL,
-                          "the spool file %s may end in a partial record", em->own_path);
-        }
+                      "the spool file %s may end in a partial record", em->own_path);
+        rc = MIDA_EIO;
     }
     mida_buf_free(&out);
     if (rc) {
@@ -860,7 +826,7 @@ static void s_replay_read(mida_emitter_t *em)
             em->q_head = r;
         em->q_tail = r;
         if (em->q_count++ == 0)
-            em->q_oldest = s_now();
+            em->q_oldest = mida__mono_now();
         em->mem_bytes += s_rec_bytes(r);
         pthread_mutex_unlock(&em->mu);
     }
@@ -925,9 +891,9 @@ static void s_monitor(mida_emitter_t *em, double now)
 static void *s_thread(void *arg)
 {
     mida_emitter_t *em = arg;
-    em->last_heard = em->disconnected_since = s_now(); /* "unreachable" counts from the start */
+    em->last_heard = em->disconnected_since = mida__mono_now(); /* "unreachable" counts from the start */
     for (;;) {
-        double now = s_now();
+        double now = mida__mono_now();
         pthread_mutex_lock(&em->mu);
         bool closing = em->closing, stop = em->stop;
         (void)closing;
@@ -1004,7 +970,7 @@ static void *s_thread(void *arg)
             }
         }
         s_receive(em);
-        s_monitor(em, s_now());
+        s_monitor(em, mida__mono_now());
     }
     return NULL;
 }
@@ -1333,10 +1299,10 @@ int mida_emitter_query_status(const char *endpoint, unsigned timeout_ms, char **
         mida_wire_header_encode(&h, frame);
         zmq_send(sock, frame, sizeof frame, ZMQ_SNDMORE);
         zmq_send(sock, "", 0, 0);
-        double deadline = s_now() + timeout_ms / 1000.0;
+        double deadline = mida__mono_now() + timeout_ms / 1000.0;
         rc = MIDA_EAGAIN;
         while (rc == MIDA_EAGAIN) {
-            double left = deadline - s_now();
+            double left = deadline - mida__mono_now();
             if (left <= 0)
                 break;
             zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};

@@ -73,31 +73,11 @@ struct mida_integrator {
     double started;
 };
 
-static double s_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double s_wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void s_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t s_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static void s_hex(const uint8_t id[16], char out[33])
@@ -266,16 +246,6 @@ static int s_wal_open(mida_integrator_t *it, char *err, size_t errlen)
     return 0;
 }
 
-static int s_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Appends one entry for a batch to `out` (written by the caller). */
 static int s_wal_entry(mida_buf_t *out, const uint8_t header[MIDA_WIRE_HEADER_SIZE],
                        const void *payload, size_t len)
@@ -283,8 +253,8 @@ static int s_wal_entry(mida_buf_t *out, const uint8_t header[MIDA_WIRE_HEADER_SI
     uint8_t head[WAL_ENTRY_HEAD];
     uLong crc = crc32(0L, header, MIDA_WIRE_HEADER_SIZE);
     crc = crc32(crc, (const Bytef *)(payload ? payload : ""), (uInt)len);
-    s_put32(head, (uint32_t)(MIDA_WIRE_HEADER_SIZE + len));
-    s_put32(head + 4, (uint32_t)crc);
+    mida__put_be32(head, (uint32_t)(MIDA_WIRE_HEADER_SIZE + len));
+    mida__put_be32(head + 4, (uint32_t)crc);
     int rc = mida_buf_add(out, head, sizeof head);
     if (!rc)
         rc = mida_buf_add(out, header, MIDA_WIRE_HEADER_SIZE);
@@ -295,24 +265,13 @@ static int s_wal_entry(mida_buf_t *out, const uint8_t header[MIDA_WIRE_HEADER_SI
 
 static int s_wal_write(mida_integrator_t *it, const mida_buf_t *buf)
 {
-    size_t done = 0;
-    while (done < buf->len) {
-        ssize_t w = write(it->wal_fd, buf->data + done, buf->len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
     int rc = 0;
-    if (done != buf->len || (!it->no_fsync && fdatasync(it->wal_fd))) {
+    bool torn = false;
+    if (mida__file_append(it->wal_fd, buf->data, buf->len, !it->no_fsync, &torn)) {
         mida__log(it->ctx, MIDA_LOG_ERROR, MIDA_FROM_STORE, MIDA_EIO, NULL,
                   "cannot write the log in %s: %s; nothing of this group is acknowledged",
                   it->wal_dir, strerror(errno));
-        /* cut a partial entry so that the next ones stay readable */
-        struct stat sb;
-        if (done && fstat(it->wal_fd, &sb) == 0 &&
-            ftruncate(it->wal_fd, sb.st_size - (off_t)done) != 0)
+        if (torn)
             mida__log(it->ctx, MIDA_LOG_ERROR, MIDA_FROM_STORE, MIDA_EIO, NULL,
                       "the log may end in a partial entry (cut off at the next start)");
         rc = MIDA_EIO;
@@ -377,7 +336,7 @@ static int s_replay_file(mida_integrator_t *it, const char *path)
     }
     char err[256];
     while (off + WAL_ENTRY_HEAD <= size) {
-        uint32_t len = s_get32(data + off), crc = s_get32(data + off + 4);
+        uint32_t len = mida__get_be32(data + off), crc = mida__get_be32(data + off + 4);
         if (len < MIDA_WIRE_HEADER_SIZE || off + WAL_ENTRY_HEAD + len > size ||
             (uint32_t)crc32(0L, data + off + WAL_ENTRY_HEAD, len) != crc)
             break;
@@ -466,8 +425,8 @@ static int s_snapshot(mida_integrator_t *it)
         return MIDA_EIO;
     }
     close(prev_fd);
-    s_fsync_dir(it->wal_dir);
-    double t0 = s_mono();
+    mida__file_fsync_dir(it->wal_dir);
+    double t0 = mida__mono_now();
     char genbuf[16];
     snprintf(genbuf, sizeof genbuf, "%u", it->gen);
     char *senders = s_senders_json(it);
@@ -495,7 +454,7 @@ static int s_snapshot(mida_integrator_t *it)
         free(p);
     }
     free(gens);
-    s_fsync_dir(it->wal_dir);
+    mida__file_fsync_dir(it->wal_dir);
     pthread_mutex_lock(&it->mu);
     it->st.snapshots++;
     it->st.log_batches = 0;
@@ -503,7 +462,7 @@ static int s_snapshot(mida_integrator_t *it)
     pthread_mutex_unlock(&it->mu);
     it->log_started = 0;
     mida__log(it->ctx, MIDA_LOG_INFO, MIDA_FROM_STORE, 0, NULL,
-              "snapshot of %ld triples in %.2f s; log generation %u", triples, s_mono() - t0,
+              "snapshot of %ld triples in %.2f s; log generation %u", triples, mida__mono_now() - t0,
               it->gen);
     return 0;
 }
@@ -704,7 +663,7 @@ static void s_serve_group(mida_integrator_t *it)
     }
     if (n) {
         if (!it->log_started)
-            it->log_started = s_mono();
+            it->log_started = mida__mono_now();
         /* in the log and synced: safe, so acknowledged before applying */
         bool logged = s_wal_write(it, &wal) == 0;
         for (size_t i = 0; logged && i < n; i++)
@@ -824,7 +783,7 @@ mida_integrator_t *mida_integrator_new(mida_ctx_t *ctx, mida_store_t *store,
     it->snapshot_interval = o.snapshot_interval_s ? o.snapshot_interval_s : 300;
     it->snapshot_bytes = o.snapshot_log_bytes ? o.snapshot_log_bytes : (256u << 20);
     it->no_fsync = o.no_fsync;
-    it->started = s_mono();
+    it->started = mida__mono_now();
     atomic_init(&it->stop, false);
     pthread_mutex_init(&it->mu, NULL);
     for (const char *const *c = o.curve_clients; c && *c; c++)
@@ -855,7 +814,7 @@ mida_integrator_t *mida_integrator_new(mida_ctx_t *ctx, mida_store_t *store,
         size_t n;
         unsigned *gens = s_wal_gens(it, &n);
         it->gen = from ? from : 1;
-        double t0 = s_mono();
+        double t0 = mida__mono_now();
         for (size_t i = 0; i < n && !rc; i++) {
             if (gens[i] < from)
                 continue;
@@ -871,9 +830,9 @@ mida_integrator_t *mida_integrator_new(mida_ctx_t *ctx, mida_store_t *store,
         if (!rc && it->st.replayed)
             mida__log(ctx, MIDA_LOG_INFO, MIDA_FROM_STORE, 0, NULL,
                       "replayed %llu batches in %.2f s", (unsigned long long)it->st.replayed,
-                      s_mono() - t0);
+                      mida__mono_now() - t0);
         if (!rc && it->st.replayed)
-            it->log_started = s_mono();
+            it->log_started = mida__mono_now();
         it->st.log_batches = it->st.replayed;
     }
     if (!rc)
@@ -955,7 +914,7 @@ void mida_integrator_stats(mida_integrator_t *it, mida_integrator_stats_t *out)
     pthread_mutex_lock(&it->mu);
     *out = it->st;
     pthread_mutex_unlock(&it->mu);
-    double now = s_mono();
+    double now = mida__mono_now();
     out->lag_seconds = it->log_started ? now - it->log_started : 0;
     out->uptime_seconds = now - it->started;
 }
@@ -966,11 +925,11 @@ int mida_integrator_run(mida_integrator_t *it)
         return MIDA_EINVAL;
     mida__log(it->ctx, MIDA_LOG_INFO, MIDA_FROM_WIRE, 0, NULL, "listening on %s",
               it->endpoint);
-    double last_report = s_mono();
+    double last_report = mida__mono_now();
     uint64_t reported = 0;
     while (!atomic_load(&it->stop)) {
         /* one line every 10 s while batches come in */
-        if (s_mono() - last_report >= 10.0) {
+        if (mida__mono_now() - last_report >= 10.0) {
             mida_integrator_stats_t st;
             mida_integrator_stats(it, &st);
             if (st.applied != reported)
@@ -981,7 +940,7 @@ int mida_integrator_run(mida_integrator_t *it)
                           (unsigned long long)st.duplicates, (unsigned long long)st.refused,
                           (unsigned long long)st.quads_applied, (unsigned long long)st.log_bytes);
             reported = st.applied;
-            last_report = s_mono();
+            last_report = mida__mono_now();
         }
         zmq_pollitem_t items[3] = {{it->router, 0, ZMQ_POLLIN, 0},
                                    {NULL, it->wake_fd, ZMQ_POLLIN, 0},
@@ -1006,7 +965,7 @@ int mida_integrator_run(mida_integrator_t *it)
         uint64_t log_bytes = it->st.log_bytes, batches = it->st.log_batches;
         pthread_mutex_unlock(&it->mu);
         if (batches && (log_bytes >= it->snapshot_bytes ||
-                        (it->log_started && s_mono() - it->log_started >= it->snapshot_interval)))
+                        (it->log_started && mida__mono_now() - it->log_started >= it->snapshot_interval)))
             s_snapshot(it);
     }
     /* messages not yet taken are not acknowledged: their senders re-send */

@@ -6,6 +6,8 @@
 
 #include "mida.h"
 
+#include <time.h>
+
 #include <assert.h>
 
 /* ---- vocabularies (ARCHITECTURE 3.3) ------------------------------- */
@@ -48,7 +50,40 @@ mida_ctx_t *mida__store_ctx(mida_store_t *store);
  * the node. */
 void mida__store_node_term(void *node, mida_term_t *t);
 
+/* ---- files (mida_file.c) ------------------------------------------- */
+/* fsync of a directory, after a rename or create in it.  0 or -1 (errno). */
+int mida__file_fsync_dir(const char *dir);
+/* mkdir -p with `mode` for the directories it creates.  0 or -1 (errno). */
+int mida__file_mkdir_p(const char *dir, unsigned mode);
+/* Appends `len` bytes to the O_APPEND descriptor `fd` and, when `sync`,
+ * fdatasyncs them: all or nothing.  On failure (-1, errno set) what was
+ * written is cut off again so that the next append starts on a clean
+ * boundary; *torn (may be NULL) is set when even that failed. */
+int mida__file_append(int fd, const void *data, size_t len, bool sync, bool *torn);
+
 /* ---- misc ---------------------------------------------------------- */
 #define MIDA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Seconds on the monotonic clock. */
+static inline double mida__mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Big-endian 32-bit integers (the wire header, the log's entry heads). */
+static inline void mida__put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline uint32_t mida__get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 #endif

@@ -287,13 +287,6 @@ void mida_query_destroy(mida_query_t **self_p)
     *self_p = NULL;
 }
 
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int s_collect_bindings(const mida_query_t *q, librdf_query_results *res,
                               const mida_query_limits_t *lim, double deadline,
                               mida_results_t **out, char *err, size_t errlen)
@@ -326,7 +319,7 @@ static int s_collect_bindings(const mida_query_t *q, librdf_query_results *res,
                 librdf_free_node(values[i]);
         if (rc == MIDA_ELIMIT)
             snprintf(err, errlen, "the answer has more than %zu rows (the row limit)", lim->max_rows);
-        if (!rc && deadline > 0 && s_now() > deadline) {
+        if (!rc && deadline > 0 && mida__mono_now() > deadline) {
             rc = MIDA_ELIMIT;
             snprintf(err, errlen, "the query ran longer than %.3g s (the time limit)", lim->timeout_s);
         }
@@ -362,7 +355,7 @@ static int s_collect_graph(librdf_query_results *res, const mida_query_limits_t 
             rc = MIDA_ELIMIT;
             snprintf(err, errlen, "the answer has more than %zu triples (the row limit)", lim->max_rows);
         }
-        if (!rc && deadline > 0 && s_now() > deadline) {
+        if (!rc && deadline > 0 && mida__mono_now() > deadline) {
             rc = MIDA_ELIMIT;
             snprintf(err, errlen, "the query ran longer than %.3g s (the time limit)", lim->timeout_s);
         }
@@ -396,7 +389,7 @@ int mida_query_execute(mida_query_t *q, const mida_query_limits_t *limits, mida_
     static const mida_query_limits_t none = {0, 0};
     if (!limits)
         limits = &none;
-    double deadline = limits->timeout_s > 0 ? s_now() + limits->timeout_s : 0;
+    double deadline = limits->timeout_s > 0 ? mida__mono_now() + limits->timeout_s : 0;
     mida_store_t *store = q->store;
     mida__store_lock(store);
     librdf_world *world = mida__store_world(store);

@@ -136,16 +136,6 @@ static char *s_path(const mida_store_t *st, const char *name)
     return p;
 }
 
-static int s_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Writes `text` to DIR/name atomically: temporary file, fsync, rename. */
 static int s_write_atomic(mida_store_t *st, const char *name, const char *text)
 {
@@ -156,7 +146,7 @@ static int s_write_atomic(mida_store_t *st, const char *name, const char *text)
     if (f) {
         bool ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
         ok = (fclose(f) == 0) && ok;
-        if (ok && rename(tmp, path) == 0 && s_fsync_dir(st->dir) == 0)
+        if (ok && rename(tmp, path) == 0 && mida__file_fsync_dir(st->dir) == 0)
             rc = 0;
     }
     if (rc)
@@ -651,7 +641,7 @@ int mida_store_snapshot(mida_store_t *st)
         mida_buf_free(&sw.buf);
         ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
         ok = (fclose(f) == 0) && ok;
-        if (ok && rename(tmp, path) == 0 && s_fsync_dir(st->dir) == 0)
+        if (ok && rename(tmp, path) == 0 && mida__file_fsync_dir(st->dir) == 0)
             rc = 0;
         else
             s_err(st, "cannot write the snapshot %s: %s", path,

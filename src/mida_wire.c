@@ -9,19 +9,6 @@
 #include <string.h>
 #include <zlib.h>
 
-static void s_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t s_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 void mida_wire_header_encode(const mida_wire_header_t *h, uint8_t out[MIDA_WIRE_HEADER_SIZE])
 {
     memset(out, 0, MIDA_WIRE_HEADER_SIZE);
@@ -31,11 +18,11 @@ void mida_wire_header_encode(const mida_wire_header_t *h, uint8_t out[MIDA_WIRE_
     out[6] = 0;
     out[7] = MIDA_WIRE_HEADER_SIZE;
     memcpy(out + 8, h->sender, 16);
-    s_put32(out + 24, (uint32_t)(h->seq >> 32));
-    s_put32(out + 28, (uint32_t)h->seq);
-    s_put32(out + 32, h->quad_count);
-    s_put32(out + 36, h->payload_len);
-    s_put32(out + 40, h->crc);
+    mida__put_be32(out + 24, (uint32_t)(h->seq >> 32));
+    mida__put_be32(out + 28, (uint32_t)h->seq);
+    mida__put_be32(out + 32, h->quad_count);
+    mida__put_be32(out + 36, h->payload_len);
+    mida__put_be32(out + 40, h->crc);
 }
 
 static int s_err(char *err, size_t errlen, int rc, const char *fmt, ...) MIDA_PRINTF(4, 5);
@@ -75,10 +62,10 @@ int mida_wire_header_decode(const void *frame, size_t len, mida_wire_header_t *h
     h->version = p[4];
     h->flags = p[5];
     memcpy(h->sender, p + 8, 16);
-    h->seq = (uint64_t)s_get32(p + 24) << 32 | s_get32(p + 28);
-    h->quad_count = s_get32(p + 32);
-    h->payload_len = s_get32(p + 36);
-    h->crc = s_get32(p + 40);
+    h->seq = (uint64_t)mida__get_be32(p + 24) << 32 | mida__get_be32(p + 28);
+    h->quad_count = mida__get_be32(p + 32);
+    h->payload_len = mida__get_be32(p + 36);
+    h->crc = mida__get_be32(p + 40);
     if (h->seq == 0 && !(kind & (MIDA_WIRE_FLAG_HELLO | MIDA_WIRE_FLAG_STATUS)))
         return s_err(err, errlen, MIDA_EPARSE, "sequence number 0 (they start at 1)");
     return 0;
