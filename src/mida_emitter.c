@@ -895,12 +895,10 @@ static void *s_thread(void *arg)
     for (;;) {
         double now = mida__mono_now();
         pthread_mutex_lock(&em->mu);
-        bool closing = em->closing, stop = em->stop;
-        (void)closing;
-        bool urgent = em->flushing > 0 || closing;
+        bool stop = em->stop;
+        bool urgent = em->flushing > 0; /* someone waits: no batch age */
         size_t queued = em->q_count;
         double oldest = em->q_oldest;
-        size_t pending = s_pending(em);
         pthread_mutex_unlock(&em->mu);
         if (stop)
             break;
@@ -947,14 +945,12 @@ static void *s_thread(void *arg)
             s_replay_read(em);
         }
         pthread_mutex_lock(&em->mu);
-        pending = s_pending(em);
         double wait = em->batch_age;
         if (em->q_count)
             wait = em->batch_age - (now - em->q_oldest);
-        if (em->flushing || em->closing)
+        if (em->flushing)
             wait = 0.02;
         pthread_mutex_unlock(&em->mu);
-        (void)pending;
         if (wait < 0.001)
             wait = 0.001;
         if (wait > 0.25)

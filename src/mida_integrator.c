@@ -206,10 +206,10 @@ static void s_senders_load(mida_integrator_t *it, const char *text)
         if (!s)
             break;
         s->upto = (uint64_t)json_integer_value(json_object_get(v, "upto"));
-        s->last_seen = json_number_value(json_object_get(v, "seen"));
         size_t k;
         json_t *a;
         json_array_foreach(json_object_get(v, "above"), k, a) s_mark(s, (uint64_t)json_integer_value(a));
+        /* s_mark stamps now; keep when it was really seen */
         s->last_seen = json_number_value(json_object_get(v, "seen"));
     }
     json_decref(o);
