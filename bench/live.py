@@ -160,8 +160,9 @@ class Serve:
     def __init__(self, mida, name, env, *extra):
         self.store = os.path.join(TMP, name + "-store")
         self.logf = open(os.path.join(TMP, name + "-serve.log"), "w+")
-        self.p = start([mida, "serve", "--store", self.store, "--listen", "tcp://127.0.0.1:0",
+        self.p = start([mida, "serve", "--store", self.store, "--http", "127.0.0.1:0", "--listen", "tcp://127.0.0.1:0",
                         *extra], env, stdout=subprocess.PIPE, stderr=self.logf, text=True)
+        self.http = self.p.stdout.readline().strip()
         self.endpoint = self.p.stdout.readline().strip()
         if not self.endpoint:
             raise RuntimeError("mida serve printed no endpoint: " + self.log_text())

@@ -79,6 +79,7 @@ MIDA_EXPORT const char *mida_err_name(int code);
 #include "mida_telemetry.h"
 #include "mida_capture.h"
 #include "mida_integrator.h"
+#include "mida_httpd.h"
 
 #ifdef __cplusplus
 }

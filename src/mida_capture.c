@@ -67,44 +67,11 @@ static int s_fail(mida_capture_t *t, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Is s well-formed UTF-8 (no overlong forms, no surrogates, nothing past
- * U+10FFFF)?  What jansson accepts in a string. */
-static bool s_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p, n;
-        uint32_t cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1, cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2, cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3, cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (unsigned i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += n + 1;
-    }
-    return true;
-}
-
 /* s as a JSON string literal (malloc'd); NULL when s is not UTF-8 or on
  * ENOMEM (*bad_utf8, when given, tells which). */
 static char *s_json_string(const char *s, bool *bad_utf8)
 {
-    bool bad = !s_utf8(s);
+    bool bad = !mida__utf8_valid(s, strlen(s));
     if (bad_utf8)
         *bad_utf8 = bad;
     json_t *j = bad ? NULL : json_string(s);

@@ -20,6 +20,12 @@ struct mida_query {
     mida_query_kind_t kind;
     char **vars;        /* SELECT's projected variables, from the parser */
     size_t nvars;
+    /* DESCRIBE, which rasqal 0.9.33 parses but does not evaluate: the IRIs
+     * named, and the SELECT over the WHERE clause that binds the
+     * variables named (NULL when the query names only IRIs) */
+    char **describe_iris;
+    size_t n_describe_iris;
+    char *describe_select;
 };
 
 typedef struct {
@@ -164,6 +170,78 @@ static long s_bare_values_line(const char *text)
     return 0;
 }
 
+/* The query text with its "DESCRIBE terms" replaced by "SELECT DISTINCT
+ * vars": the same prologue, dataset and WHERE clause.  NULL when there is
+ * no WHERE clause.  Skips IRIs, strings and comments while looking. */
+static char *s_describe_rewrite(const char *text, const char *vars)
+{
+    const char *start = NULL, *where = NULL;
+    for (const char *c = text; *c && !where; c++) {
+        if (*c == '#') {
+            c += strcspn(c, "\n");
+            if (!*c)
+                break;
+        } else if (*c == '<' || *c == '"' || *c == '\'') {
+            char close = *c == '<' ? '>' : *c;
+            const char *e = strchr(c + 1, close);
+            if (!e)
+                break;
+            c = e;
+        } else if (start && *c == '{') {
+            where = c;
+        } else if ((c == text || !(isalnum((unsigned char)c[-1]) || c[-1] == '_' || c[-1] == ':')) &&
+                   !isalnum((unsigned char)c[start ? 5 : 8]) && c[start ? 5 : 8] != '_' &&
+                   c[start ? 5 : 8] != ':') {
+            if (!start && !strncasecmp(c, "DESCRIBE", 8))
+                start = c;
+            else if (start && (!strncasecmp(c, "WHERE", 5) || !strncasecmp(c, "FROM", 4)))
+                where = c;
+        }
+    }
+    if (!start || !where)
+        return NULL;
+    size_t len = (size_t)(start - text) + strlen(vars) + strlen(where) + 32;
+    char *out = malloc(len);
+    if (out)
+        snprintf(out, len, "%.*sSELECT DISTINCT %s %s", (int)(start - text), text, vars, where);
+    return out;
+}
+
+static int s_describe_plan(rasqal_query *rq, const char *text, mida_query_t *q, char *err,
+                           size_t errlen)
+{
+    raptor_sequence *seq = rasqal_query_get_describe_sequence(rq);
+    int n = seq ? raptor_sequence_size(seq) : 0;
+    mida_buf_t vars;
+    mida_buf_init(&vars, 0);
+    q->describe_iris = calloc((size_t)n + 1, sizeof *q->describe_iris);
+    int rc = q->describe_iris ? 0 : MIDA_ENOMEM;
+    for (int i = 0; !rc && i < n; i++) {
+        rasqal_literal *l = raptor_sequence_get_at(seq, i);
+        rasqal_variable *v = l ? rasqal_literal_as_variable(l) : NULL;
+        if (v) {
+            mida_buf_printf(&vars, "%s?%s", vars.len ? " " : "", (const char *)v->name);
+        } else if (l && l->type == RASQAL_LITERAL_URI) {
+            char *iri = strdup((const char *)raptor_uri_as_string(l->value.uri));
+            if (!iri)
+                rc = MIDA_ENOMEM;
+            else
+                q->describe_iris[q->n_describe_iris++] = iri;
+        }
+    }
+    if (!rc && (vars.len || rasqal_query_get_wildcard(rq))) {
+        q->describe_select = s_describe_rewrite(text, vars.len ? mida_buf_str(&vars) : "*");
+        if (!q->describe_select) {
+            rc = MIDA_EUNSUPPORTED;
+            snprintf(err, errlen, "DESCRIBE of variables needs a WHERE clause");
+        }
+    }
+    if (rc == MIDA_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    mida_buf_free(&vars);
+    return rc;
+}
+
 static int s_prepare_check(mida_store_t *store, const char *text, const char *base,
                            mida_query_kind_t *kind, mida_query_t *vars_into, char *err,
                            size_t errlen)
@@ -209,7 +287,10 @@ static int s_prepare_check(mida_store_t *store, const char *text, const char *ba
             break;
         case RASQAL_QUERY_VERB_ASK: *kind = MIDA_QUERY_ASK; break;
         case RASQAL_QUERY_VERB_CONSTRUCT: *kind = MIDA_QUERY_CONSTRUCT; break;
-        case RASQAL_QUERY_VERB_DESCRIBE: *kind = MIDA_QUERY_DESCRIBE; break;
+        case RASQAL_QUERY_VERB_DESCRIBE:
+            *kind = MIDA_QUERY_DESCRIBE;
+            rc = s_describe_plan(rq, text, vars_into, err, errlen);
+            break;
         default:
             rc = MIDA_EUNSUPPORTED;
             snprintf(err, errlen, "only SELECT, ASK, CONSTRUCT and DESCRIBE queries are supported");
@@ -281,6 +362,10 @@ void mida_query_destroy(mida_query_t **self_p)
     for (size_t i = 0; i < (*self_p)->nvars; i++)
         free((*self_p)->vars[i]);
     free((*self_p)->vars);
+    for (size_t i = 0; i < (*self_p)->n_describe_iris; i++)
+        free((*self_p)->describe_iris[i]);
+    free((*self_p)->describe_iris);
+    free((*self_p)->describe_select);
     free((*self_p)->text);
     free((*self_p)->base);
     free(*self_p);
@@ -374,6 +459,99 @@ static int s_collect_graph(librdf_query_results *res, const mida_query_limits_t 
     return rc;
 }
 
+typedef struct s_describe_ctx {
+    mida_quads_t *g;
+    int rc;
+} s_describe_ctx;
+
+static int s_describe_add(void *ud, const mida_term_t *s, const mida_term_t *p, const mida_term_t *o)
+{
+    s_describe_ctx *c = ud;
+    c->rc = mida_quads_add(c->g, s, p, o, NULL);
+    return c->rc;
+}
+
+/* The triples about one resource, and about the blank nodes it points at
+ * (a Concise Bounded Description, one level of blank nodes deep). */
+static int s_describe_one(mida_store_t *store, const mida_term_t *t, mida_quads_t *g)
+{
+    s_describe_ctx c = {g, 0};
+    size_t from = mida_quads_count(g);
+    int rc = mida_store_match(store, t, NULL, NULL, s_describe_add, &c);
+    size_t to = mida_quads_count(g);
+    for (size_t i = from; !rc && i < to; i++) {
+        const mida_quad_t *qd = mida_quads_get(g, i);
+        if (qd->o.kind == MIDA_TERM_BLANK && t->kind != MIDA_TERM_BLANK) {
+            mida_term_t b = qd->o;
+            rc = mida_store_match(store, &b, NULL, NULL, s_describe_add, &c);
+        }
+    }
+    return rc ? rc : c.rc;
+}
+
+/* DESCRIBE: binds the variables with the rewritten SELECT, then collects
+ * the description of every IRI named or bound.  Runs under the store lock. */
+static int s_describe(mida_query_t *q, librdf_world *world, librdf_uri *base,
+                      const mida_query_limits_t *lim, double deadline, s_log_capture *cap,
+                      mida_results_t **out, char *err, size_t errlen)
+{
+    mida_quads_t *g = mida_quads_new();
+    if (!g)
+        return MIDA_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < q->n_describe_iris; i++) {
+        mida_term_t t = mida_term_iri(q->describe_iris[i]);
+        rc = s_describe_one(q->store, &t, g);
+    }
+    if (!rc && q->describe_select) {
+        librdf_query *lq = librdf_new_query(world, QUERY_LANGUAGE, NULL,
+                                            (const unsigned char *)q->describe_select, base);
+        librdf_query_results *res = lq ? librdf_query_execute(lq, mida__store_model(q->store)) : NULL;
+        if (!res) {
+            rc = MIDA_EQUERY;
+            snprintf(err, errlen, "the query failed: %s", *cap->msg ? cap->msg : "the engine gave no reason");
+        }
+        int nb = res ? librdf_query_results_get_bindings_count(res) : 0;
+        while (!rc && res && !librdf_query_results_finished(res)) {
+            for (int k = 0; !rc && k < nb; k++) {
+                librdf_node *node = librdf_query_results_get_binding_value(res, k);
+                if (!node)
+                    continue;
+                mida_term_t t;
+                mida__store_node_term(node, &t);
+                if (t.kind == MIDA_TERM_IRI || t.kind == MIDA_TERM_BLANK)
+                    rc = s_describe_one(q->store, &t, g);
+                librdf_free_node(node);
+            }
+            if (!rc && deadline > 0 && mida__mono_now() > deadline) {
+                rc = MIDA_ELIMIT;
+                snprintf(err, errlen, "the query ran longer than %.3g s (the time limit)", lim->timeout_s);
+            }
+            if (!rc && lim->max_rows && mida_quads_count(g) > lim->max_rows) {
+                rc = MIDA_ELIMIT;
+                snprintf(err, errlen, "the answer has more than %zu triples (the row limit)", lim->max_rows);
+            }
+            librdf_query_results_next(res);
+        }
+        if (res)
+            librdf_free_query_results(res);
+        if (lq)
+            librdf_free_query(lq);
+    }
+    if (!rc) {
+        mida_quads_sort_unique(g);
+        if (lim->max_rows && mida_quads_count(g) > lim->max_rows) {
+            rc = MIDA_ELIMIT;
+            snprintf(err, errlen, "the answer has more than %zu triples (the row limit)", lim->max_rows);
+        } else {
+            *out = mida_results_new_graph(&g);
+            rc = *out ? 0 : MIDA_ENOMEM;
+        }
+    }
+    mida_quads_destroy(&g);
+    return rc;
+}
+
 int mida_query_execute(mida_query_t *q, const mida_query_limits_t *limits, mida_results_t **out,
                        char *err, size_t errlen)
 {
@@ -397,6 +575,14 @@ int mida_query_execute(mida_query_t *q, const mida_query_limits_t *limits, mida_
     s_log_capture cap = {"", -1, 0};
     rasqal_world_set_log_handler(rw, &cap, s_on_rasqal_log);
     librdf_uri *base = q->base ? librdf_new_uri(world, (const unsigned char *)q->base) : NULL;
+    if (q->kind == MIDA_QUERY_DESCRIBE) {
+        int drc = s_describe(q, world, base, limits, deadline, &cap, out, err, errlen);
+        if (base)
+            librdf_free_uri(base);
+        rasqal_world_set_log_handler(rw, NULL, NULL);
+        mida__store_unlock(store);
+        return drc;
+    }
     librdf_query *lq = librdf_new_query(world, QUERY_LANGUAGE, NULL, (const unsigned char *)q->text, base);
     librdf_query_results *res = lq ? librdf_query_execute(lq, mida__store_model(store)) : NULL;
     int rc = 0;

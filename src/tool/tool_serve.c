@@ -27,12 +27,15 @@ static void s_serve_help(void)
 {
     printf(
         "Usage: mida serve --store DIR [OPTIONS]\n"
-        "Run the integrator: receive provenance batches from emitters (`mida emit`,\n"
-        "the capture API, adapters) over ZeroMQ and apply them to the store in DIR\n"
-        "(created if missing).  Every batch is written to a log and synced before it\n"
-        "is acknowledged, so a crash loses nothing that was acknowledged: the next\n"
-        "start replays the log.  The first line on standard output is the endpoint\n"
-        "listened on; events are logged to standard error, one line each.\n"
+        "Run the integrator and the HTTP endpoint on the store in DIR (created if\n"
+        "missing).  The integrator receives provenance batches from emitters (`mida\n"
+        "emit`, the capture API, adapters) over ZeroMQ; every batch is written to a\n"
+        "log and synced before it is acknowledged, so a crash loses nothing that was\n"
+        "acknowledged: the next start replays the log.  The HTTP endpoint answers\n"
+        "SPARQL at /sparql, serves graphs at /data, a page for every minted IRI, the\n"
+        "query web page at /, and /status and /metrics (docs/endpoint.md).\n"
+        "Standard output: line 1 the web address (http://HOST:PORT/, or 'http: off'),\n"
+        "line 2 the ZeroMQ endpoint.  Events go to standard error, one line each.\n"
         "SIGINT or SIGTERM stops it cleanly (a snapshot is taken).\n\n"
         "Options:\n"
         "  -s, --store DIR              the store directory (required)\n"
@@ -50,6 +53,12 @@ static void s_serve_help(void)
         "      --curve-clients FILE     allow only these client public keys, one a line\n"
         "      --no-fsync               acknowledge before the log is on disk (benchmarks\n"
         "                               only: a crash may lose acknowledged batches)\n"
+        "      --http HOST:PORT         where the HTTP endpoint listens (default\n"
+        "                               " MIDA_DEFAULT_HTTP "; port 0 picks a free one;\n"
+        "                               'off' for none)\n"
+        "      --query-timeout S        a query running longer fails (60)\n"
+        "      --max-rows N             a query answering more rows fails (100000)\n"
+        "      --max-queries N          queries running or waiting at once; more get 503 (8)\n"
         "  -h, --help                   show this help\n\n"
         "Environment: MIDA_LOG_LEVEL=debug|info|warn|error (default info here).\n"
         "Exit status: 0 stopped cleanly, 1 failure, 2 usage error.\n");
@@ -125,11 +134,17 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
         {"curve-key-file", required_argument, NULL, 'K'},
         {"curve-clients", required_argument, NULL, 'C'},
         {"no-fsync", no_argument, NULL, 'F'},
+        {"http", required_argument, NULL, 'H'},
+        {"query-timeout", required_argument, NULL, 'T'},
+        {"max-rows", required_argument, NULL, 'R'},
+        {"max-queries", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *dir = NULL, *listen = NULL, *base = NULL, *backend = NULL, *keyfile = NULL,
                *clients_file = NULL;
     bool no_promote = false;
     mida_integrator_opts_t io = {0};
+    mida_httpd_opts_t ho = {0};
+    bool http_off = false;
     char aliases[8192] = "";
     size_t n_alias = 0;
     int c;
@@ -169,6 +184,29 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
         case 'K': keyfile = optarg; break;
         case 'C': clients_file = optarg; break;
         case 'F': io.no_fsync = true; break;
+        case 'H':
+            if (!strcmp(optarg, "off"))
+                http_off = true;
+            else if (!strchr(optarg, ':'))
+                return tool_usage_error(CMD, "--http wants HOST:PORT or off, got '%s'", optarg);
+            else
+                ho.listen = optarg, http_off = false;
+            break;
+        case 'T':
+            ho.timeout_s = strtod(optarg, &end);
+            if (!*optarg || *end || !(ho.timeout_s > 0))
+                return tool_usage_error(CMD, "--query-timeout wants seconds > 0, got '%s'", optarg);
+            break;
+        case 'R':
+            ho.max_rows = (size_t)strtoull(optarg, &end, 10);
+            if (!*optarg || *end || !ho.max_rows || optarg[0] == '-')
+                return tool_usage_error(CMD, "--max-rows wants a number > 0, got '%s'", optarg);
+            break;
+        case 'Q':
+            ho.max_queries = (unsigned)strtoul(optarg, &end, 10);
+            if (!*optarg || *end || !ho.max_queries || ho.max_queries > 1024)
+                return tool_usage_error(CMD, "--max-queries wants 1..1024, got '%s'", optarg);
+            break;
         case 'h': s_serve_help(); return EXIT_OK;
         default: return tool_usage_error(CMD, "unknown or incomplete option");
         }
@@ -217,7 +255,17 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
         tool_err(CMD, "%s", err);
         rc = EXIT_FAIL;
     }
+    mida_httpd_t *httpd = NULL;
+    if (!rc && !http_off) {
+        ho.integrator = it;
+        httpd = mida_httpd_new(ctx, store, &ho, err, sizeof err);
+        if (!httpd) {
+            tool_err(CMD, "%s", err);
+            rc = EXIT_FAIL;
+        }
+    }
     if (!rc) {
+        printf("%s\n", httpd ? mida_httpd_url(httpd) : "http: off");
         printf("%s\n", mida_integrator_endpoint(it));
         fflush(stdout);
         mida_integrator_stats_t st;
@@ -243,6 +291,7 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
                 (unsigned long long)st.refused);
         s_running = NULL;
     }
+    mida_httpd_destroy(&httpd);
     mida_integrator_destroy(&it);
     mida_store_close(&store);
     s_free_keys(clients);

@@ -169,14 +169,16 @@ def base_env():
 
 
 class Server:
-    """A `mida serve` process; its first stdout line is the endpoint."""
+    """A `mida serve` process: stdout line 1 is the web address, line 2 the
+    ZeroMQ endpoint."""
 
     def __init__(self, store, listen, name):
         self.log = open(os.path.join(TMP, "serve-%s.log" % name), "w+")
-        self.p = subprocess.Popen([M, "serve", "--store", store, "--listen", listen],
+        self.p = subprocess.Popen([M, "serve", "--store", store, "--http", "127.0.0.1:0", "--listen", listen],
                                   stdout=subprocess.PIPE, stderr=self.log, text=True,
                                   env=base_env())
         PROCS.append(self.p)
+        self.http = self.p.stdout.readline().strip()
         self.endpoint = self.p.stdout.readline().strip()
         if not self.endpoint:
             self.p.kill()

@@ -77,14 +77,16 @@ def check(cond, msg, detail=""):
 
 
 class Server:
-    """A `mida serve` process; its first stdout line is the endpoint."""
+    """A `mida serve` process: stdout line 1 is the web address, line 2 the
+    ZeroMQ endpoint."""
 
     def __init__(self, store, listen, *extra, env=None):
         self.log = open(os.path.join(TMP, "serve-%d.log" % len(PROCS)), "w+")
-        self.p = subprocess.Popen([M, "serve", "--store", store, "--listen", listen, *extra],
+        self.p = subprocess.Popen([M, "serve", "--store", store, "--http", "127.0.0.1:0", "--listen", listen, *extra],
                                   stdout=subprocess.PIPE, stderr=self.log, text=True,
                                   env=env or ENV)
         PROCS.append(self.p)
+        self.http = self.p.stdout.readline().strip()
         self.endpoint = self.p.stdout.readline().strip()
         if not self.endpoint:
             raise RuntimeError("mida serve printed no endpoint: " + self.log_text())

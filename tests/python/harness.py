@@ -1,0 +1,125 @@
+"""What the Python tests that run real `mida` processes share.
+
+    from harness import H          # H.mida, H.src, H.shared, H.tmp, H.env
+    H.check(cond, "what", detail)  # counts and prints ok/FAIL
+    srv = H.serve(store, "--max-rows", "5")   # mida serve on free ports
+    srv.http, srv.endpoint                    # http://127.0.0.1:P/, tcp://...
+    H.emit(srv.endpoint, files)               # mida emit, waits for ACKs
+    sys.exit(H.run([section_a, section_b]))   # runs sections, cleans up
+
+CTest gives MIDA_BIN, MIDA_SOURCE_DIR, MIDA_SHARED_DIR; without MIDA_BIN
+the test is skipped (exit 77).  MIDA_TEST_TIMEOUT_MULTIPLIER scales every
+timeout (the sanitizer build is slower).
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class Serve:
+    """A `mida serve` process.  Standard output: line 1 the web address,
+    line 2 the ZeroMQ endpoint."""
+
+    def __init__(self, h, store, *extra, http="127.0.0.1:0", listen="tcp://127.0.0.1:0"):
+        self.h = h
+        self.log = open(os.path.join(h.tmp, "serve-%d.log" % len(h.procs)), "w+")
+        self.p = subprocess.Popen([h.mida, "serve", "--store", store, "--http", http,
+                                   "--listen", listen, *extra],
+                                  stdout=subprocess.PIPE, stderr=self.log, text=True, env=h.env)
+        h.procs.append(self.p)
+        self.http = self.p.stdout.readline().strip()
+        self.endpoint = self.p.stdout.readline().strip()
+        if not self.endpoint:
+            self.p.kill()
+            self.p.wait()
+            raise RuntimeError("mida serve printed no endpoint: " + self.log_text())
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        self.p.send_signal(sig)
+        try:
+            return self.p.wait(timeout=timeout * self.h.mult)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return -1
+
+
+class Harness:
+    def __init__(self, name):
+        self.mida = os.environ.get("MIDA_BIN")
+        if not self.mida:
+            print("MIDA_BIN not set: skipped")
+            sys.exit(77)
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.src = os.environ.get("MIDA_SOURCE_DIR", os.path.join(here, "..", ".."))
+        self.shared = os.environ.get("MIDA_SHARED_DIR", os.path.join(self.src, "..", "shared"))
+        self.build = os.environ.get("MIDA_BUILD_DIR", os.getcwd())
+        self.mult = float(os.environ.get("MIDA_TEST_TIMEOUT_MULTIPLIER", "1"))
+        self.tmp = tempfile.mkdtemp(prefix="mida-%s." % name)
+        self.env = dict(os.environ, MIDA_SPOOL_DIR=os.path.join(self.tmp, "spool"))
+        self.env.pop("MIDA_ENDPOINT", None)
+        self.procs = []
+        self.passes = 0
+        self.fails = 0
+
+    def check(self, cond, msg, detail=""):
+        if cond:
+            self.passes += 1
+            print("ok   " + msg, flush=True)
+        else:
+            self.fails += 1
+            print("FAIL " + msg + (": " + str(detail)[:2000] if detail != "" else ""), flush=True)
+        return cond
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def campaign(self):
+        d = os.path.join(self.src, "examples", "campaign")
+        return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".jsonl"))
+
+    def serve(self, store, *extra, **kw):
+        return Serve(self, store, *extra, **kw)
+
+    def emit(self, endpoint, files, *extra, wait=True, timeout=120):
+        args = [self.mida, "emit", "--to", endpoint, "--timeout", str(timeout * self.mult),
+                *extra, *files]
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=self.env)
+        self.procs.append(p)
+        if not wait:
+            return p
+        out, err = p.communicate(timeout=(timeout + 60) * self.mult)
+        return p.returncode, out, err
+
+    def mida_run(self, *args, timeout=300):
+        return subprocess.run([self.mida, *args], capture_output=True, text=True, env=self.env,
+                              timeout=timeout * self.mult)
+
+    def run(self, sections):
+        try:
+            for sec in sections:
+                t0 = time.time()
+                try:
+                    sec()
+                    print("     %s took %.1f s" % (sec.__name__, time.time() - t0), flush=True)
+                except Exception as e:  # a broken section fails; the others still run
+                    import traceback
+                    traceback.print_exc()
+                    self.check(False, "%s raised %r" % (sec.__name__, e))
+        finally:
+            for p in self.procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        print("%d passed, %d failed" % (self.passes, self.fails))
+        return 1 if self.fails else 0
