@@ -87,6 +87,10 @@ else()
 endif()
 set_tests_properties(python.live PROPERTIES TIMEOUT 900
                      ENVIRONMENT "${MIDA_TEST_ENV};MIDA_LIVE_TASKS=${_live_tasks}")
+# Queries during a stream of tasks: 3,000 tasks, 1,000 under the sanitizers.
+math(EXPR _stream_tasks "${_live_tasks} * 3 / 10")
+set_tests_properties(python.endpoint PROPERTIES
+                     ENVIRONMENT "${MIDA_TEST_ENV};MIDA_ENDPOINT_STREAM_TASKS=${_stream_tasks}")
 
 add_test(NAME data.mapping COMMAND bash ${CMAKE_SOURCE_DIR}/tests/data/run.sh)
 set_tests_properties(data.mapping PROPERTIES TIMEOUT ${MIDA_TEST_TIMEOUT}

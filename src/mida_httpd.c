@@ -97,14 +97,26 @@ static void s_params_free(s_params *p)
     p->n = 0;
 }
 
+/* A NUL-terminated copy of n bytes (which need not be terminated). */
+static char *s_memdup(const char *src, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        if (n)
+            memcpy(d, src, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
 static void s_params_add(s_params *p, const char *k, size_t klen, const char *v, size_t vlen)
 {
     if (p->n == MAX_PARAMS) {
         p->overflow = true;
         return;
     }
-    p->key[p->n] = strndup(k, klen);
-    p->val[p->n] = strndup(v ? v : "", v ? vlen : 0);
+    p->key[p->n] = s_memdup(k, klen);
+    p->val[p->n] = s_memdup(v ? v : "", v ? vlen : 0);
     if (!p->key[p->n] || !p->val[p->n]) {
         free(p->key[p->n]);
         free(p->val[p->n]);
@@ -890,7 +902,7 @@ static void s_sparql(mida_httpd_t *d, struct MHD_Connection *con, const char *me
                               "a query must be sent as UTF-8 (Content-Type: %s)", ctype);
                 return;
             }
-            direct = strndup(r->body.data ? r->body.data : "", r->body.len);
+            direct = s_memdup(r->body.data ? r->body.data : "", r->body.len);
             if (!direct) {
                 s_answer_text(a, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
                 return;

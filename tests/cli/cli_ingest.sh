@@ -346,6 +346,20 @@ run sparql --store "$st" --results csv "$PFX"'SELECT ?t WHERE { ?t mida:status ?
 want_rc "query with VALUES (?t) { (...) (...) }" 0
 if [ "$(tail -n +2 "$tmp/out" | tr -d '\r' | wc -l)" = 2 ]; then ok "bracketed VALUES: 2 rows"
 else bad "bracketed VALUES: want 2 rows"; show stdout "$tmp/out"; fi
+# DESCRIBE (rasqal parses it, mida evaluates it): an IRI, and variables
+# bound by a WHERE clause, each described by the triples about it
+run sparql --store "$st" --format ntriples 'DESCRIBE <http://127.0.0.1:7878/task/wf-hpo-07/train-1>'
+want_rc "DESCRIBE <IRI>" 0
+if [ -s "$tmp/out" ] && ! grep -qv '^<http://127.0.0.1:7878/task/wf-hpo-07/train-1> ' "$tmp/out"; then
+  ok "DESCRIBE <IRI>: every triple is about that task ($(wc -l < "$tmp/out"))"
+else bad "DESCRIBE <IRI>: want only triples about the task"; show stdout "$tmp/out"; fi
+run sparql --store "$st" --format ntriples "$PFX"'DESCRIBE ?t WHERE { ?t mida:status mida:Finished } ORDER BY ?t LIMIT 2'
+want_rc "DESCRIBE ?t WHERE { ... } LIMIT 2" 0
+if [ "$(cut -d' ' -f1 "$tmp/out" | sort -u | wc -l)" = 2 ]; then ok "DESCRIBE ?t ... LIMIT 2: two subjects"
+else bad "DESCRIBE ?t ... LIMIT 2: want two subjects"; show stdout "$tmp/out"; fi
+run sparql --store "$st" --format ntriples 'DESCRIBE <http://example.org/nothing>'
+want_rc "DESCRIBE of an unknown IRI" 0
+empty_stdout "DESCRIBE of an unknown IRI: an empty graph"
 
 # ---- RDF input -----------------------------------------------------------
 cat > "$tmp/extra.ttl" <<'EOF'
