@@ -142,17 +142,6 @@ static const char *s_param(const s_params *p, const char *key, size_t *count)
     return v;
 }
 
-static int s_hex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX and '+' in place of [s, s+len) into out; returns the length. */
 static size_t s_form_decode(const char *s, size_t len, char *out)
 {
@@ -160,8 +149,8 @@ static size_t s_form_decode(const char *s, size_t len, char *out)
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '+') {
             out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && s_hex(s[i + 1]) >= 0 && s_hex(s[i + 2]) >= 0) {
-            out[o++] = (char)(s_hex(s[i + 1]) * 16 + s_hex(s[i + 2]));
+        } else if (s[i] == '%' && i + 2 < len && mida__hex_digit(s[i + 1]) >= 0 && mida__hex_digit(s[i + 2]) >= 0) {
+            out[o++] = (char)(mida__hex_digit(s[i + 1]) * 16 + mida__hex_digit(s[i + 2]));
             i += 2;
         } else {
             out[o++] = s[i];

@@ -79,6 +79,18 @@ bool mida__utf8_valid(const char *s, size_t len);
 /* ---- misc ---------------------------------------------------------- */
 #define MIDA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The value of a hexadecimal digit, or -1. */
+static inline int mida__hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Seconds on the monotonic clock. */
 static inline double mida__mono_now(void)
 {

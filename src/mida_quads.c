@@ -437,17 +437,6 @@ static void s_nq_ws(s_nq *n)
         n->p++;
 }
 
-static int s_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* \uXXXX or \UXXXXXXXX at n->p (after the backslash): appends UTF-8. */
 static int s_nq_uchar(s_nq *n, int digits)
 {
@@ -455,7 +444,7 @@ static int s_nq_uchar(s_nq *n, int digits)
     if (n->end - n->p < digits)
         return s_nq_fail(n, "truncated \\u escape");
     for (int i = 0; i < digits; i++) {
-        int v = s_hexval(n->p[i]);
+        int v = mida__hex_digit(n->p[i]);
         if (v < 0)
             return s_nq_fail(n, "bad hex digit in a \\u escape");
         cp = cp << 4 | (uint32_t)v;
