@@ -72,6 +72,7 @@ MIDA_EXPORT const char *mida_err_name(int code);
 #include "mida_linker.h"
 #include "mida_results.h"
 #include "mida_sparql.h"
+#include "mida_client.h"
 #include "mida_jsonld.h"
 #include "mida_export.h"
 #include "mida_wire.h"

@@ -1,7 +1,8 @@
 /* mida_results.c - query result sets and the SPARQL result formats.
  * Owns: the result set (variables, rows of copied terms, a boolean or a
  *       graph), and the writers for the SPARQL 1.1 JSON, XML, CSV and TSV
- *       result formats plus an aligned text table for people.
+ *       result formats plus an aligned text table for people, and the
+ *       reader of the JSON format (what a remote endpoint answers).
  * Must not: run queries, know the engine, touch the store or sockets.
  *
  * The writers stream: each piece (the head, one row, the tail) is built in a
@@ -43,6 +44,7 @@
 #include "mida_internal.h"
 #include "mida_selftest.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -897,6 +899,190 @@ int mida_results_write(const mida_results_t *r, mida_results_format_t format, FI
     return w.rc;
 }
 
+/* ---- reading the JSON format ---------------------------------------------
+ *
+ * The reader is strict about structure (every term an object with a string
+ * "type" and "value", every bound variable listed in head.vars) and lenient
+ * where servers differ harmlessly: members it does not know ("link",
+ * "distinct", "ordered") are ignored, "typed-literal" (the 2007 note) is a
+ * literal with a datatype, a literal with both "xml:lang" and "datatype"
+ * (rdf:langString) keeps the language tag. */
+
+static int s_json_fail(char *err, size_t errlen, const char *fmt, ...) MIDA_PRINTF(3, 4);
+static int s_json_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return MIDA_EPARSE;
+}
+
+/* The string member `key` of object `o`: NULL when absent; *bad set when
+ * present but not a string. */
+static const char *s_json_str(json_t *o, const char *key, bool *bad)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return NULL;
+    if (!json_is_string(v)) {
+        *bad = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* One term object into *t (strings owned by the JSON tree). */
+static int s_json_read_term(json_t *o, size_t row, const char *var, mida_term_t *t, char *err,
+                            size_t errlen)
+{
+#define TERM_FAIL(...)                                                                      \
+    do {                                                                                    \
+        char why_[160];                                                                     \
+        snprintf(why_, sizeof why_, __VA_ARGS__);                                           \
+        return s_json_fail(err, errlen, "results.bindings[%zu].%s: %s", row, var, why_);    \
+    } while (0)
+    if (!json_is_object(o))
+        TERM_FAIL("not a term object");
+    bool bad = false;
+    const char *type = s_json_str(o, "type", &bad);
+    const char *value = s_json_str(o, "value", &bad);
+    const char *lang = s_json_str(o, "xml:lang", &bad);
+    const char *datatype = s_json_str(o, "datatype", &bad);
+    if (bad)
+        TERM_FAIL("\"type\", \"value\", \"xml:lang\" and \"datatype\" must be strings");
+    if (!type)
+        TERM_FAIL("no \"type\"");
+    if (!value)
+        TERM_FAIL("no \"value\"");
+    if (!strcmp(type, "uri")) {
+        *t = mida_term_iri(value);
+    } else if (!strcmp(type, "bnode")) {
+        *t = mida_term_blank(value);
+    } else if (!strcmp(type, "literal") || !strcmp(type, "typed-literal")) {
+        if (type[0] == 't' && !datatype)
+            TERM_FAIL("a typed-literal without \"datatype\"");
+        if (lang && !lang[0])
+            TERM_FAIL("an empty \"xml:lang\"");
+        if (datatype && !datatype[0])
+            TERM_FAIL("an empty \"datatype\"");
+        *t = mida_term_literal(value, lang ? NULL : datatype, lang);
+    } else if (!strcmp(type, "triple")) {
+        TERM_FAIL("RDF-star triple terms are not supported");
+    } else {
+        TERM_FAIL("unknown term type \"%.40s\"", type);
+    }
+    if ((t->kind == MIDA_TERM_IRI || t->kind == MIDA_TERM_BLANK) && !value[0])
+        TERM_FAIL("an empty %s", t->kind == MIDA_TERM_IRI ? "IRI" : "blank node label");
+    return 0;
+#undef TERM_FAIL
+}
+
+static int s_json_read(json_t *root, mida_results_t **out, char *err, size_t errlen)
+{
+    if (!json_is_object(root))
+        return s_json_fail(err, errlen, "not SPARQL JSON results: the top level is not an object");
+    json_t *boolean = json_object_get(root, "boolean");
+    if (boolean) {
+        if (!json_is_boolean(boolean))
+            return s_json_fail(err, errlen, "\"boolean\" is not true or false");
+        *out = mida_results_new_boolean(json_is_true(boolean));
+        return *out ? 0 : MIDA_ENOMEM;
+    }
+    json_t *head = json_object_get(root, "head");
+    json_t *vars = head ? json_object_get(head, "vars") : NULL;
+    json_t *results = json_object_get(root, "results");
+    json_t *bindings = json_is_object(results) ? json_object_get(results, "bindings") : NULL;
+    if (!json_is_object(head))
+        return s_json_fail(err, errlen, "not SPARQL JSON results: no \"head\" object");
+    if (!json_is_array(vars))
+        return s_json_fail(err, errlen, "not SPARQL JSON results: no \"head.vars\" array");
+    if (!json_is_array(bindings))
+        return s_json_fail(err, errlen,
+                           "not SPARQL JSON results: no \"results.bindings\" array (nor \"boolean\")");
+    size_t nvars = json_array_size(vars);
+    const char **names = calloc(nvars ? nvars : 1, sizeof *names);
+    mida_term_t *cells = calloc(nvars ? nvars : 1, sizeof *cells);
+    mida_results_t *r = NULL;
+    int rc = 0;
+    if (!names || !cells) {
+        rc = MIDA_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < nvars; i++) {
+        names[i] = json_string_value(json_array_get(vars, i));
+        if (!names[i] || !names[i][0]) {
+            rc = s_json_fail(err, errlen, "head.vars[%zu] is not a variable name", i);
+            goto done;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(names[k], names[i])) {
+                rc = s_json_fail(err, errlen, "head.vars lists \"%s\" twice", names[i]);
+                goto done;
+            }
+    }
+    if (!(r = mida_results_new_bindings(nvars, names))) {
+        rc = MIDA_ENOMEM;
+        goto done;
+    }
+    size_t row;
+    json_t *binding;
+    json_array_foreach(bindings, row, binding) {
+        if (!json_is_object(binding)) {
+            rc = s_json_fail(err, errlen, "results.bindings[%zu] is not an object", row);
+            goto done;
+        }
+        memset(cells, 0, nvars * sizeof *cells);
+        const char *key;
+        json_t *term;
+        json_object_foreach(binding, key, term) {
+            size_t col = 0;
+            while (col < nvars && strcmp(names[col], key))
+                col++;
+            if (col == nvars) {
+                rc = s_json_fail(err, errlen,
+                                 "results.bindings[%zu] binds \"%.80s\", which head.vars does not list",
+                                 row, key);
+                goto done;
+            }
+            if ((rc = s_json_read_term(term, row, key, &cells[col], err, errlen)))
+                goto done;
+        }
+        if ((rc = mida_results_add_row(r, cells)))
+            goto done;
+    }
+done:
+    if (rc)
+        mida_results_destroy(&r);
+    *out = r;
+    free(names);
+    free(cells);
+    return rc;
+}
+
+int mida_results_read_json(const char *text, size_t len, mida_results_t **out, char *err,
+                           size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!out)
+        return MIDA_EINVAL;
+    *out = NULL;
+    if (!text)
+        return MIDA_EINVAL;
+    json_error_t je;
+    json_t *root = json_loadb(text, len, 0, &je);
+    if (!root)
+        return s_json_fail(err, errlen, "line %d, column %d: %s", je.line, je.column, je.text);
+    int rc = s_json_read(root, out, err, errlen);
+    json_decref(root);
+    if (rc == MIDA_ENOMEM && err && errlen && !err[0])
+        snprintf(err, errlen, "out of memory");
+    return rc;
+}
+
 /* ---- self-test ------------------------------------------------------------ */
 
 /* Writes r in `format` to memory; returns the text (caller frees) and the
@@ -928,6 +1114,62 @@ static int s_test_expect(const mida_results_t *r, mida_results_format_t format,
     if (failures)
         fprintf(stderr, "  (format %s)\n", mida_results_format_name(format));
     free(got);
+    return failures;
+}
+
+/* Writes r as JSON, reads that back and checks that the copy has the same
+ * variables and cells and writes the same JSON. */
+static int s_test_json_round_trip(const mida_results_t *r)
+{
+    int failures = 0, rc = -1;
+    char *text = s_test_write(r, MIDA_RESULTS_JSON, &rc), err[256] = "";
+    mida_results_t *back = NULL;
+    MIDA_CHECK(failures, rc == 0 && text);
+    if (!text)
+        return failures;
+    rc = mida_results_read_json(text, strlen(text), &back, err, sizeof err);
+    MIDA_CHECK(failures, rc == 0 && back);
+    if (rc)
+        fprintf(stderr, "  read_json: %s\n", err);
+    if (back) {
+        MIDA_CHECK(failures, mida_results_kind(back) == mida_results_kind(r));
+        MIDA_CHECK(failures, mida_results_boolean(back) == mida_results_boolean(r));
+        MIDA_CHECK(failures, mida_results_var_count(back) == mida_results_var_count(r));
+        MIDA_CHECK(failures, mida_results_row_count(back) == mida_results_row_count(r));
+        for (size_t c = 0; c < mida_results_var_count(r); c++)
+            MIDA_CHECK_STR(failures, mida_results_var_name(back, c), mida_results_var_name(r, c));
+        for (size_t row = 0; row < mida_results_row_count(r); row++)
+            for (size_t c = 0; c < mida_results_var_count(r); c++) {
+                const mida_term_t *a = mida_results_get(r, row, c), *b = mida_results_get(back, row, c);
+                MIDA_CHECK(failures, (!a && !b) || (a && b && mida_term_equal(a, b)));
+            }
+        char *again = s_test_write(back, MIDA_RESULTS_JSON, &rc);
+        MIDA_CHECK_STR(failures, again, text);
+        free(again);
+    }
+    mida_results_destroy(&back);
+    free(text);
+    return failures;
+}
+
+/* Reads `json`; checks the code and, on failure, that err holds `why`. */
+static int s_test_read_json(const char *json, int want_rc, const char *why,
+                            mida_results_t **out)
+{
+    int failures = 0;
+    char err[256] = "";
+    mida_results_t *r = NULL;
+    int rc = mida_results_read_json(json, strlen(json), &r, err, sizeof err);
+    MIDA_CHECK(failures, rc == want_rc);
+    MIDA_CHECK(failures, (rc == 0) == (r != NULL));
+    if (why && !strstr(err, why)) {
+        fprintf(stderr, "  read_json(%s)\n  err:  %s\n  want: %s\n", json, err, why);
+        failures++;
+    }
+    if (out)
+        *out = r;
+    else
+        mida_results_destroy(&r);
     return failures;
 }
 
@@ -1058,6 +1300,9 @@ int mida_results_test(bool verbose)
         "| <http://ex.org/c> | \"<&>'\\r\\u0001\\\\\"         |                         |\n"
         "+-------------------+--------------------------+-------------------------+\n",
         verbose);
+
+    /* -- what the JSON writer writes, the JSON reader reads back -- */
+    failures += s_test_json_round_trip(r);
 
     /* -- writing fails plainly: a graph, an unknown format, a bad stream -- */
     int rc = 0;
@@ -1275,6 +1520,93 @@ int mida_results_test(bool verbose)
     mida_results_destroy(&r);
     MIDA_CHECK(failures, mida_results_new_graph(&q) == NULL);
     MIDA_CHECK(failures, mida_results_new_graph(NULL) == NULL);
+
+    /* -- reading JSON: the forms other servers write -- */
+    mida_results_t *rj = NULL;
+    failures += s_test_read_json(
+        "{\n  \"head\": { \"link\": [], \"vars\": [ \"b\", \"a\", \"c\" ] },\n"
+        "  \"results\": { \"distinct\": false, \"bindings\": [\n"
+        "    { \"a\": { \"type\": \"typed-literal\", \"datatype\": \"" XSD_INTEGER "\","
+        "               \"value\": \"7\" },\n"
+        "      \"c\": { \"type\": \"literal\", \"value\": \"x\", \"xml:lang\": \"en\","
+        "               \"datatype\": \"" MIDA_NS_RDF "langString\" } },\n"
+        "    { \"b\": { \"type\": \"bnode\", \"value\": \"n1\" },"
+        "      \"c\": { \"type\": \"literal\", \"value\": \"\\u00e9\\n\", "
+        "               \"datatype\": \"" XSD_("string") "\" } }\n"
+        "  ] } }", 0, NULL, &rj);
+    MIDA_CHECK(failures, mida_results_var_count(rj) == 3 && mida_results_row_count(rj) == 2);
+    MIDA_CHECK_STR(failures, mida_results_var_name(rj, 0), "b");
+    MIDA_CHECK(failures, mida_results_get(rj, 0, 0) == NULL);
+    t = mida_results_get(rj, 0, 1);
+    MIDA_CHECK(failures, t && t->kind == MIDA_TERM_LITERAL && !strcmp(t->value, "7") &&
+                             t->datatype && !strcmp(t->datatype, XSD_INTEGER));
+    t = mida_results_get(rj, 0, 2);
+    MIDA_CHECK(failures, t && t->lang && !strcmp(t->lang, "en") && !t->datatype);
+    t = mida_results_get(rj, 1, 0);
+    MIDA_CHECK(failures, t && t->kind == MIDA_TERM_BLANK && !strcmp(t->value, "n1"));
+    t = mida_results_get(rj, 1, 2);
+    MIDA_CHECK(failures, t && !strcmp(t->value, "\xC3\xA9\n") && !t->datatype && !t->lang);
+    mida_results_destroy(&rj);
+    failures += s_test_read_json("{\"head\":{\"vars\":[]},\"results\":{\"bindings\":[{},{}]}}",
+                                 0, NULL, &rj);
+    MIDA_CHECK(failures, mida_results_var_count(rj) == 0 && mida_results_row_count(rj) == 2);
+    mida_results_destroy(&rj);
+    failures += s_test_read_json("{\"boolean\": true}", 0, NULL, &rj);
+    MIDA_CHECK(failures, mida_results_kind(rj) == MIDA_RESULTS_BOOLEAN && mida_results_boolean(rj));
+    failures += s_test_json_round_trip(rj);
+    mida_results_destroy(&rj);
+    failures += s_test_read_json("{\"head\":{},\"boolean\":false}", 0, NULL, &rj);
+    MIDA_CHECK(failures, mida_results_kind(rj) == MIDA_RESULTS_BOOLEAN && !mida_results_boolean(rj));
+    failures += s_test_json_round_trip(rj);
+    mida_results_destroy(&rj);
+
+    /* -- and what it refuses, saying where -- */
+    static const struct {
+        const char *json, *why;
+    } bad_json[] = {
+        {"", "line 1"},
+        {"{\"head\":{\"vars\":[\"a\"]},\n\"results\":{\"bindings\":[}}", "line 2, column"},
+        {"[]", "top level is not an object"},
+        {"{\"results\":{\"bindings\":[]}}", "no \"head\" object"},
+        {"{\"head\":{}, \"results\":{\"bindings\":[]}}", "no \"head.vars\" array"},
+        {"{\"head\":{\"vars\":[\"a\"]}}", "no \"results.bindings\" array"},
+        {"{\"boolean\":\"yes\"}", "\"boolean\" is not true or false"},
+        {"{\"head\":{\"vars\":[\"a\",7]},\"results\":{\"bindings\":[]}}",
+         "head.vars[1] is not a variable name"},
+        {"{\"head\":{\"vars\":[\"a\",\"a\"]},\"results\":{\"bindings\":[]}}", "lists \"a\" twice"},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[7]}}",
+         "results.bindings[0] is not an object"},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{},"
+         "{\"b\":{\"type\":\"uri\",\"value\":\"http://x/\"}}]}}",
+         "results.bindings[1] binds \"b\", which head.vars does not list"},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":\"http://x/\"}]}}",
+         "results.bindings[0].a: not a term object"},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"value\":\"v\"}}]}}",
+         "results.bindings[0].a: no \"type\""},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"type\":\"uri\"}}]}}",
+         "no \"value\""},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"type\":\"uri\","
+         "\"value\":1}}]}}", "must be strings"},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"type\":\"url\","
+         "\"value\":\"v\"}}]}}", "unknown term type \"url\""},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"type\":"
+         "\"typed-literal\",\"value\":\"1\"}}]}}", "typed-literal without \"datatype\""},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"type\":\"triple\","
+         "\"value\":{}}}]}}", "must be strings"},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"type\":\"triple\","
+         "\"value\":\"\"}}]}}", "RDF-star"},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"type\":\"uri\","
+         "\"value\":\"\"}}]}}", "an empty IRI"},
+        {"{\"head\":{\"vars\":[\"a\"]},\"results\":{\"bindings\":[{\"a\":{\"type\":\"uri\","
+         "\"value\":\"a\\u0000b\"}}]}}", "line 1"},
+    };
+    for (size_t i = 0; i < MIDA_ARRAY_LEN(bad_json); i++)
+        failures += s_test_read_json(bad_json[i].json, MIDA_EPARSE, bad_json[i].why, NULL);
+    MIDA_CHECK(failures, mida_results_read_json(NULL, 0, &rj, NULL, 0) == MIDA_EINVAL && !rj);
+    MIDA_CHECK(failures, mida_results_read_json("{}", 2, NULL, NULL, 0) == MIDA_EINVAL);
+    /* `len` bounds the text: what follows is not read */
+    MIDA_CHECK(failures, mida_results_read_json("{\"boolean\":true}garbage", 16, &rj, NULL, 0) == 0);
+    mida_results_destroy(&rj);
 
     /* -- format names -- */
     static const char *const names[] = {"table", "json", "xml", "csv", "tsv"};

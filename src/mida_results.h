@@ -1,9 +1,10 @@
 /* mida_results.h - the answer of a query, independent of the engine.
  *
  * The query engine (mida_sparql) fills a result set; writers here turn it
- * into the SPARQL result formats.  Keeping results in mida's own terms is
- * what lets the engine be replaced without touching the writers, the CLI or
- * the HTTP endpoint.
+ * into the SPARQL result formats, and a reader turns the JSON format of a
+ * remote endpoint's answer (mida_client) back into one.  Keeping results in
+ * mida's own terms is what lets the engine be replaced without touching the
+ * writers, the CLI or the HTTP endpoint.
  *
  * A result set is one of:
  *   BINDINGS  SELECT: variables (names without '?') and rows; a cell is a
@@ -59,6 +60,19 @@ MIDA_EXPORT const mida_quads_t *mida_results_graph(const mida_results_t *r);
  * (write those with mida_export_quads). */
 MIDA_EXPORT int mida_results_write(const mida_results_t *r, mida_results_format_t format,
                                    FILE *out);
+/* Reads a SPARQL 1.1 Query Results JSON document (text[0..len), UTF-8) as
+ * a BINDINGS result (head.vars, results.bindings; terms of type "uri",
+ * "literal" with "xml:lang" or "datatype", "typed-literal", "bnode";
+ * an unbound variable is an absent member) or a BOOLEAN one ("boolean").
+ * Variables keep the order of head.vars.  On success *out is a new result
+ * set that the caller owns and must destroy.  MIDA_EPARSE with the reason
+ * in err ("line 3, column 7: ..." for JSON that does not parse,
+ * "results.bindings[4].x: ..." for a term that is not valid); *out is then
+ * NULL.  It holds the whole answer in memory: bound the text, and check
+ * mida_results_row_count against a row limit afterwards. */
+MIDA_EXPORT int mida_results_read_json(const char *text, size_t len, mida_results_t **out,
+                                       char *err, size_t errlen);
+
 /* "table", "json", "xml", "csv", "tsv" -> format; MIDA_EINVAL if unknown. */
 MIDA_EXPORT int mida_results_format_parse(const char *name, mida_results_format_t *format);
 MIDA_EXPORT const char *mida_results_format_name(mida_results_format_t format);

@@ -9,7 +9,7 @@
 
 static const tool_cmd_t s_cmds[] = {
     {"ingest", "load task records (JSON lines) and RDF files into a store", tool_ingest},
-    {"sparql", "ask a store a SPARQL query", tool_sparql},
+    {"sparql", "ask a store, or any SPARQL endpoint, a SPARQL query", tool_sparql},
     {"export", "write a store's graph as Turtle, N-Triples, N-Quads, TriG, RDF/XML or JSON-LD",
      tool_export},
     {"serve", "run the integrator: receive live provenance and apply it to a store", tool_serve},

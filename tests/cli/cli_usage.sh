@@ -200,6 +200,10 @@ for cmd in "${cmds[@]}"; do
         long=$(sed -E 's/^ +(-[A-Za-z], )?--([a-z][a-z0-9-]*).*/\2/' <<<"$l")
         metavar=$(sed -nE 's/^ +(-[A-Za-z], )?--[a-z][a-z0-9-]*[ =]([A-Z][A-Z=]*)( .*)?$/\2/p' <<<"$l")
         [ "$long" = help ] && continue
+        # sparql's remote options exclude --store; they are exercised
+        # against real endpoints by tests/python/test_sparql_endpoint_client.py
+        [ "$cmd" = sparql ] && case $long in
+            endpoint|default-graph-uri|named-graph-uri) continue ;; esac
         st=$tmp/st-$cmd-$long
         if [ "$cmd" = ingest ]; then
             rm -rf "$st"            # ingest options such as --base are fixed at creation
@@ -251,6 +255,9 @@ usage_error() { # DESC CMD ARGS...
 }
 usage_error "ingest without --store" ingest "$tmp/records.jsonl"
 usage_error "sparql without --store" sparql "$query"
+usage_error "sparql with --store and --endpoint" sparql --store "$store" --endpoint http://127.0.0.1:1/sparql "$query"
+usage_error "sparql --endpoint that is not http(s)" sparql --endpoint ftp://127.0.0.1/sparql "$query"
+usage_error "sparql --default-graph-uri with --store" sparql --store "$store" --default-graph-uri "$graph" "$query"
 usage_error "export without --store" export --format turtle
 usage_error "ingest without FILE" ingest --store "$tmp/never"
 usage_error "sparql without a query" sparql --store "$store"

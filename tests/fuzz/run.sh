@@ -16,7 +16,7 @@ srcs="$(ls "$src"/src/mida_*.c) ${MIDA_BUILD_DIR:?}/mida_assets.c"
 if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
       -D_GNU_SOURCE -DMIDA_SOURCE_DIR="\"$src\"" -I"$src/src" \
       "$src/tests/fuzz/fuzz_$target.c" $srcs \
-      $(pkg-config --cflags --libs redland raptor2 rasqal jansson zlib libzmq libmicrohttpd) -lpthread -ldl -lm \
+      $(pkg-config --cflags --libs redland raptor2 rasqal jansson zlib libzmq libmicrohttpd libcurl) -lpthread -ldl -lm \
       -o "$tmp/fuzz_$target" 2>"$tmp/cc.log"; then
     if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$tmp/cc.log"; then
         echo "libFuzzer not available: skipped"; exit 77
