@@ -568,7 +568,8 @@ static void s_html_head(mida_buf_t *b, const char *title)
                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
                      "<title>");
     s_html_escape(b, title);
-    mida_buf_adds(b, " - mida</title><link rel=\"stylesheet\" href=\"/ui/mida.css\"></head>\n"
+    mida_buf_adds(b, " - mida</title><link rel=\"icon\" href=\"data:,\">"
+                     "<link rel=\"stylesheet\" href=\"/ui/mida.css\"></head>\n"
                      "<body class=\"resource\"><header><a class=\"brand\" href=\"/\">mida</a>"
                      "<nav><a href=\"/\">query</a> <a href=\"/sparql\">service description</a> "
                      "<a href=\"/status\">status</a></nav></header>\n<main>\n");
@@ -1104,6 +1105,8 @@ static void s_status(mida_httpd_t *d, s_answer *a)
     } else {
         o = json_pack("{s:I}", "store_triples", (json_int_t)c.store_triples);
     }
+    if (o)
+        json_object_set_new(o, "base", json_string(d->base));
     if (o)
         json_object_set_new(o, "http",
                             json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:f}", "requests",
