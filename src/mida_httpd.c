@@ -55,6 +55,7 @@ struct mida_httpd {
     struct MHD_Daemon *daemon;
     char url[128];
     char *base;          /* the store's base IRI (copied at start) */
+    char *update_token;  /* NULL: read-only */
     size_t origin_len;   /* length of scheme://authority of base; 0 = not http(s) */
     atomic_uint_fast64_t requests, queries, errors_4xx, errors_5xx, busy, limited;
     atomic_uint active;  /* queries running or waiting for the store */
@@ -83,6 +84,7 @@ typedef struct s_answer {
     size_t len;
     const char *allow;      /* Allow header, for 405 */
     bool retry_after;
+    bool challenge;         /* 401: WWW-Authenticate */
     bool cache;             /* static file: may be cached briefly */
 } s_answer;
 
@@ -687,6 +689,8 @@ static void s_service_description(mida_httpd_t *d, const s_params *p, const char
     mida_quads_add(q, &svc, &type, &c, NULL);
     ADD(svc, NS_SD "endpoint", mida_term_iri(endpoint));
     ADD(svc, NS_SD "supportedLanguage", mida_term_iri(NS_SD "SPARQL11Query"));
+    if (d->update_token)
+        ADD(svc, NS_SD "supportedLanguage", mida_term_iri(NS_SD "SPARQL11Update"));
     static const char *const formats[] = {
         "SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV",
         "Turtle", "N-Triples", "JSON-LD", "RDF_XML", "TriG", "N-Quads"};
@@ -707,8 +711,10 @@ static void s_service_description(mida_httpd_t *d, const s_params *p, const char
     mida_quads_add(q, &dg, &type, &c, NULL);
     ADD(dg, NS_VOID "triples", mida_term_literal(triples, XSD_("integer"), NULL));
     ADD(svc, "http://purl.org/dc/terms/description",
-        mida_term_literal("mida: the provenance of workflow runs as W3C PROV-O (read-only)", NULL,
-                          NULL));
+        mida_term_literal(d->update_token ? "mida: the provenance of workflow runs as W3C PROV-O"
+                                          : "mida: the provenance of workflow runs as W3C PROV-O "
+                                            "(read-only)",
+                          NULL, NULL));
 #undef ADD
     s_answer_graph(d, q, (mida_format_t)id, a);
     mida_quads_destroy(&q);
@@ -874,6 +880,97 @@ done:
     atomic_fetch_sub(&d->active, 1);
 }
 
+typedef struct s_update {
+    mida_httpd_t *d;
+    long inserted, deleted;
+} s_update;
+
+static int s_apply_update(void *ud, bool insert, const mida_quads_t *triples)
+{
+    s_update *u = ud;
+    int rc = 0;
+    mida__store_lock(u->d->store);
+    if (insert) {
+        rc = mida_store_add_quads(u->d->store, triples);
+        if (!rc)
+            u->inserted += (long)mida_quads_count(triples);
+    } else {
+        for (size_t i = 0; !rc && i < mida_quads_count(triples); i++) {
+            const mida_quad_t *q = mida_quads_get(triples, i);
+            long n = mida_store_remove(u->d->store, &q->s, &q->p, &q->o);
+            if (n < 0)
+                rc = (int)n;
+            else
+                u->deleted += n;
+        }
+    }
+    mida__store_unlock(u->d->store);
+    return rc;
+}
+
+/* Constant-time comparison of the presented token with ours. */
+static bool s_token_ok(const char *want, const char *auth)
+{
+    if (!auth || strncasecmp(auth, "Bearer ", 7))
+        return false;
+    const char *got = auth + 7;
+    size_t n = strlen(want), m = strlen(got);
+    unsigned diff = (unsigned)(n ^ m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < m ? got[i] : 0);
+    return diff == 0;
+}
+
+static void s_run_update(mida_httpd_t *d, struct MHD_Connection *con, const char *text,
+                         s_answer *a)
+{
+    if (!d->update_token) {
+        s_answer_text(a, MHD_HTTP_FORBIDDEN, "this endpoint is read-only: SPARQL Update is refused "
+                                             "(start mida serve with --update-token-file to allow it)");
+        return;
+    }
+    const char *auth = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
+    if (!auth) {
+        s_answer_text(a, MHD_HTTP_UNAUTHORIZED, "an update needs the header Authorization: Bearer TOKEN");
+        a->challenge = true;
+        return;
+    }
+    if (!s_token_ok(d->update_token, auth)) {
+        s_answer_text(a, MHD_HTTP_FORBIDDEN, "the update token is not right");
+        return;
+    }
+    if (!mida__utf8_valid(text, strlen(text))) {
+        s_answer_text(a, MHD_HTTP_BAD_REQUEST, "the update is not valid UTF-8");
+        return;
+    }
+    char err[1024];
+    s_update u = {d, 0, 0};
+    int rc = mida_update_parse(d->store, text, d->base, s_apply_update, &u, err, sizeof err);
+    if (rc == MIDA_EPARSE) {
+        s_answer_text(a, MHD_HTTP_BAD_REQUEST, "%s", err);
+    } else if (rc == MIDA_EUNSUPPORTED) {
+        s_answer_text(a, MHD_HTTP_NOT_IMPLEMENTED, "%s", err);
+    } else if (rc) {
+        s_answer_text(a, MHD_HTTP_INTERNAL_SERVER_ERROR, "the update failed after %ld triples "
+                      "inserted and %ld deleted: %s", u.inserted, u.deleted,
+                      *err ? err : mida_strerror(rc));
+    } else {
+        /* durable before it is acknowledged: the integrator's log does not
+         * carry updates, a snapshot does */
+        mida__store_lock(d->store);
+        rc = mida_store_snapshot(d->store);
+        mida__store_unlock(d->store);
+        if (rc)
+            s_answer_text(a, MHD_HTTP_INTERNAL_SERVER_ERROR, "applied but not saved: %s",
+                          mida_store_errmsg(d->store));
+        else
+            s_answer_text(a, MHD_HTTP_OK, "%ld triples inserted, %ld deleted", u.inserted,
+                          u.deleted);
+        mida__log(d->ctx, MIDA_LOG_INFO, MIDA_FROM_HTTP, 0, NULL,
+                  "update: %ld triples inserted, %ld deleted", u.inserted, u.deleted);
+    }
+}
+
 static void s_sparql(mida_httpd_t *d, struct MHD_Connection *con, const char *method,
                      const s_req *r, s_params *p, s_answer *a)
 {
@@ -903,7 +1000,22 @@ static void s_sparql(mida_httpd_t *d, struct MHD_Connection *con, const char *me
                 return;
             }
         } else if (s_media_is(ctype, MT_UPDATE)) {
-            s_answer_text(a, MHD_HTTP_FORBIDDEN, "this endpoint is read-only: SPARQL Update is refused");
+            if (!s_charset_utf8(ctype)) {
+                s_answer_text(a, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                              "an update must be sent as UTF-8 (Content-Type: %s)", ctype);
+                return;
+            }
+            char *text = s_memdup(r->body.data ? r->body.data : "", r->body.len);
+            if (!text)
+                s_answer_text(a, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+            else if (strlen(text) != r->body.len)
+                s_answer_text(a, MHD_HTTP_BAD_REQUEST, "the update holds a NUL byte");
+            else if (p->n)
+                s_answer_text(a, MHD_HTTP_BAD_REQUEST,
+                              "an update sent as the body takes no parameters (using-graph-uri...)");
+            else
+                s_run_update(d, con, text, a);
+            free(text);
             return;
         } else {
             s_answer_text(a, ctype ? MHD_HTTP_UNSUPPORTED_MEDIA_TYPE : MHD_HTTP_BAD_REQUEST,
@@ -921,10 +1033,15 @@ static void s_sparql(mida_httpd_t *d, struct MHD_Connection *con, const char *me
     }
     size_t n_query = 0, n_update = 0;
     const char *query = s_param(p, "query", &n_query);
-    s_param(p, "update", &n_update);
-    if (n_update) {
-        s_answer_text(a, strcmp(method, "POST") ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_FORBIDDEN,
-                      "this endpoint is read-only: SPARQL Update is refused");
+    const char *update = s_param(p, "update", &n_update);
+    if (n_update && strcmp(method, "POST")) {
+        s_answer_text(a, MHD_HTTP_BAD_REQUEST, "an update must be POSTed");
+    } else if (n_update > 1 || (n_update && n_query)) {
+        s_answer_text(a, MHD_HTTP_BAD_REQUEST, "exactly one update parameter (and no query) is allowed");
+    } else if (n_update && (s_param(p, "using-graph-uri", NULL) || s_param(p, "using-named-graph-uri", NULL))) {
+        s_answer_text(a, MHD_HTTP_BAD_REQUEST, "using-graph-uri and using-named-graph-uri are not supported");
+    } else if (n_update) {
+        s_run_update(d, con, update, a);
     } else if (direct && n_query) {
         s_answer_text(a, MHD_HTTP_BAD_REQUEST,
                       "the query is in the body; a query parameter is not allowed as well");
@@ -1261,6 +1378,8 @@ static enum MHD_Result s_queue(mida_httpd_t *d, struct MHD_Connection *con, s_an
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow);
     if (a->retry_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (a->challenge)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"mida\"");
     if (a->status == MHD_HTTP_NO_CONTENT) {
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
@@ -1412,7 +1531,12 @@ mida_httpd_t *mida_httpd_new(mida_ctx_t *ctx, mida_store_t *store, const mida_ht
         d->opts.threads = DEFAULT_THREADS;
     const char *base = mida_store_meta_get(store, "base");
     d->base = strdup(base && *base ? base : MIDA_DEFAULT_BASE);
-    if (!d->base) {
+    if (d->opts.update_token)
+        d->update_token = strdup(d->opts.update_token);
+    d->opts.update_token = NULL;
+    if (!d->base || (opts && opts->update_token && !d->update_token)) {
+        free(d->update_token);
+        free(d->base);
         snprintf(err, errlen, "out of memory");
         free(d);
         return NULL;
@@ -1428,6 +1552,7 @@ mida_httpd_t *mida_httpd_new(mida_ctx_t *ctx, mida_store_t *store, const mida_ht
                               "e.g. 127.0.0.1:7878",
                  d->opts.listen);
         free(d->base);
+        free(d->update_token);
         free(d);
         return NULL;
     }
@@ -1444,6 +1569,7 @@ mida_httpd_t *mida_httpd_new(mida_ctx_t *ctx, mida_store_t *store, const mida_ht
         snprintf(err, errlen, "cannot listen on %s: %s", d->opts.listen,
                  errno ? strerror(errno) : "libmicrohttpd could not start");
         free(d->base);
+        free(d->update_token);
         free(d);
         return NULL;
     }
@@ -1471,6 +1597,7 @@ void mida_httpd_destroy(mida_httpd_t **self_p)
     if (d->daemon)
         MHD_stop_daemon(d->daemon);
     free(d->base);
+    free(d->update_token);
     free(d);
     *self_p = NULL;
 }

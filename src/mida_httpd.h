@@ -19,11 +19,16 @@
  *                        other files; /queries the example queries (JSON)
  *   /status, /metrics    counters as JSON and in Prometheus text format
  *
+ * Read-only unless started with an update token: then INSERT DATA and
+ * DELETE DATA are applied for requests that carry it, and a snapshot is
+ * taken before the answer, so an acknowledged update survives a crash.
+ *
  * Every answer carries CORS headers (any origin may read), so browser tools
  * such as YASGUI work.  Status codes: 400 malformed request or query (the
  * body is the parser's message), 403 update on a read-only endpoint, 404
  * no such resource or graph, 405 wrong method, 406 no acceptable media
- * type, 413 body too large, 415 wrong Content-Type, 500 the query failed
+ * type, 401 update without a token, 413 body too large, 415 wrong
+ * Content-Type, 500 the query failed
  * or went over its time or row limit (never a cut answer presented as
  * whole), 501 a SPARQL feature the engine lacks, 503 too many queries at
  * once (Retry-After).
@@ -32,7 +37,7 @@
  * reentrant), interleaved with the integrator's applies, so every answer
  * sees the store between two applied groups, never half of one.
  * Owns: the libmicrohttpd daemon (the only module that calls MHD_*).
- * Must not: change the store.
+ * Must not: change the store, but for an update the token allows.
  */
 #ifndef MIDA_HTTPD_H
 #define MIDA_HTTPD_H
@@ -51,6 +56,8 @@ typedef struct mida_httpd_opts {
     unsigned max_queries;         /* running or waiting at once, beyond: 503; 0 = 8 */
     unsigned threads;             /* connection threads; 0 = 4 */
     mida_integrator_t *integrator; /* for /status and /metrics; NULL: the store only */
+    const char *update_token;     /* NULL: read-only; else SPARQL Update (INSERT/DELETE
+                                   * DATA) for requests with "Authorization: Bearer TOKEN" */
 } mida_httpd_opts_t;
 
 /* Starts serving `store` (which must outlive the daemon; a store being

@@ -623,6 +623,127 @@ int mida_query_execute(mida_query_t *q, const mida_query_limits_t *limits, mida_
     return rc;
 }
 
+/* A term of INSERT/DELETE DATA as a mida term (strings owned by `l`). */
+static int s_data_term(rasqal_literal *l, mida_term_t *t)
+{
+    if (!l)
+        return MIDA_EINVAL;
+    if (l->type == RASQAL_LITERAL_URI) {
+        *t = mida_term_iri((const char *)raptor_uri_as_string(l->value.uri));
+    } else if (l->type == RASQAL_LITERAL_BLANK) {
+        *t = mida_term_blank((const char *)l->string);
+    } else if (l->type == RASQAL_LITERAL_VARIABLE || !l->string) {
+        return MIDA_EUNSUPPORTED;
+    } else {
+        raptor_uri *dt = rasqal_literal_datatype(l);
+        *t = mida_term_literal((const char *)l->string,
+                               dt ? (const char *)raptor_uri_as_string(dt) : NULL, l->language);
+        if (t->datatype && !strcmp(t->datatype, XSD_("string")))
+            t->datatype = NULL;
+    }
+    return 0;
+}
+
+static int s_data_triples(raptor_sequence *seq, mida_quads_t *out, char *err, size_t errlen)
+{
+    int n = seq ? raptor_sequence_size(seq) : 0;
+    for (int i = 0; i < n; i++) {
+        rasqal_triple *tr = raptor_sequence_get_at(seq, i);
+        mida_term_t s, p, o;
+        if (tr->origin) {
+            snprintf(err, errlen, "GRAPH in INSERT/DELETE DATA is not supported: the store keeps one graph");
+            return MIDA_EUNSUPPORTED;
+        }
+        if (s_data_term(tr->subject, &s) || s_data_term(tr->predicate, &p) ||
+            s_data_term(tr->object, &o)) {
+            snprintf(err, errlen, "INSERT/DELETE DATA holds a term that is not data");
+            return MIDA_EUNSUPPORTED;
+        }
+        int rc = mida_quads_add(out, &s, &p, &o, NULL);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+#define MAX_UPDATE_OPS 256
+
+int mida_update_parse(mida_store_t *store, const char *text, const char *base,
+                      mida_update_fn fn, void *user_data, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!store || !text || !fn)
+        return MIDA_EINVAL;
+    mida_quads_t *ops[MAX_UPDATE_OPS];
+    bool is_insert[MAX_UPDATE_OPS];
+    int n_ops = 0;
+    static const char *const names[] = {"an unknown operation", "CLEAR", "CREATE", "DROP",
+                                        "LOAD", "INSERT/DELETE", "ADD", "MOVE", "COPY"};
+    mida__store_lock(store);
+    librdf_world *world = mida__store_world(store);
+    rasqal_world *rw = librdf_world_get_rasqal(world);
+    s_log_capture cap = {"", -1, 0};
+    rasqal_world_set_log_handler(rw, &cap, s_on_rasqal_log);
+    rasqal_query *rq = rasqal_new_query(rw, "sparql11-update", NULL);
+    raptor_uri *base_uri =
+        base ? raptor_new_uri(librdf_world_get_raptor(world), (const unsigned char *)base) : NULL;
+    int rc = 0;
+    if (!rq) {
+        rc = MIDA_ENOMEM;
+        snprintf(err, errlen, "cannot create an update");
+    } else if (rasqal_query_prepare(rq, (const unsigned char *)text, base_uri) || cap.errors) {
+        rc = MIDA_EPARSE;
+        if (cap.line > 0)
+            snprintf(err, errlen, "line %ld: %s", cap.line, *cap.msg ? cap.msg : "syntax error");
+        else
+            snprintf(err, errlen, "%s", *cap.msg ? cap.msg : "syntax error");
+    } else {
+        rasqal_update_operation *op;
+        for (int i = 0; !rc && (op = rasqal_query_get_update_operation(rq, i)); i++) {
+            if (op->type != RASQAL_UPDATE_TYPE_UPDATE || !(op->flags & RASQAL_UPDATE_FLAGS_DATA) ||
+                op->where || op->graph_uri) {
+                rc = MIDA_EUNSUPPORTED;
+                snprintf(err, errlen, "%s is not supported: only INSERT DATA and DELETE DATA are",
+                         op->type == RASQAL_UPDATE_TYPE_UPDATE ? "DELETE/INSERT with WHERE or WITH"
+                         : (unsigned)op->type < MIDA_ARRAY_LEN(names) ? names[op->type]
+                                                                       : names[0]);
+                break;
+            }
+            if (n_ops == MAX_UPDATE_OPS) {
+                rc = MIDA_ETOOBIG;
+                snprintf(err, errlen, "more than %d operations in one update", MAX_UPDATE_OPS);
+                break;
+            }
+            is_insert[n_ops] = op->insert_templates != NULL;
+            ops[n_ops] = mida_quads_new();
+            if (!ops[n_ops]) {
+                rc = MIDA_ENOMEM;
+                break;
+            }
+            rc = s_data_triples(is_insert[n_ops] ? op->insert_templates : op->delete_templates,
+                                ops[n_ops], err, errlen);
+            n_ops++;
+        }
+    }
+    if (base_uri)
+        raptor_free_uri(base_uri);
+    if (rq)
+        rasqal_free_query(rq);
+    rasqal_world_set_log_handler(rw, NULL, NULL);
+    mida__store_unlock(store);
+    for (int i = 0; i < n_ops; i++) {
+        if (!rc)
+            rc = fn(user_data, is_insert[i], ops[i]);
+        mida_quads_destroy(&ops[i]);
+    }
+    return rc;
+}
+
 int mida_sparql_run(mida_store_t *store, const char *text, const mida_query_limits_t *limits,
                     mida_results_t **out, char *err, size_t errlen)
 {

@@ -44,6 +44,18 @@ MIDA_EXPORT int mida_query_execute(mida_query_t *q, const mida_query_limits_t *l
                                    mida_results_t **out, char *err, size_t errlen);
 MIDA_EXPORT void mida_query_destroy(mida_query_t **self_p);
 
+/* SPARQL 1.1 Update, the data forms only: INSERT DATA and DELETE DATA
+ * (several, separated by ';').  Parses the whole of `text` first; then
+ * calls `fn` once per operation, in order, with insert = true for INSERT
+ * DATA, and the operation's triples (owned by the parser, valid during the
+ * call).  Nothing is changed by this call itself.  MIDA_EPARSE for a
+ * syntax error, MIDA_EUNSUPPORTED (naming it) for any other operation
+ * (DELETE/INSERT WHERE, CLEAR, LOAD, DROP...) or for GRAPH in the data;
+ * otherwise the first non-zero return of `fn`, which stops the calls. */
+typedef int (*mida_update_fn)(void *user_data, bool insert, const mida_quads_t *triples);
+MIDA_EXPORT int mida_update_parse(mida_store_t *store, const char *text, const char *base,
+                                  mida_update_fn fn, void *user_data, char *err, size_t errlen);
+
 /* Prepare, execute and destroy in one call. */
 MIDA_EXPORT int mida_sparql_run(mida_store_t *store, const char *text,
                                 const mida_query_limits_t *limits, mida_results_t **out,

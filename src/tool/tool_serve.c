@@ -59,6 +59,9 @@ static void s_serve_help(void)
         "      --query-timeout S        a query running longer fails (60)\n"
         "      --max-rows N             a query answering more rows fails (100000)\n"
         "      --max-queries N          queries running or waiting at once; more get 503 (8)\n"
+        "      --update-token-file FILE allow SPARQL Update (INSERT/DELETE DATA) to requests\n"
+        "                               with 'Authorization: Bearer TOKEN', TOKEN being the\n"
+        "                               first line of FILE (16 characters at least)\n"
         "  -h, --help                   show this help\n\n"
         "Environment: MIDA_LOG_LEVEL=debug|info|warn|error (default info here).\n"
         "Exit status: 0 stopped cleanly, 1 failure, 2 usage error.\n");
@@ -138,6 +141,7 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
         {"query-timeout", required_argument, NULL, 'T'},
         {"max-rows", required_argument, NULL, 'R'},
         {"max-queries", required_argument, NULL, 'Q'},
+        {"update-token-file", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *dir = NULL, *listen = NULL, *base = NULL, *backend = NULL, *keyfile = NULL,
                *clients_file = NULL;
@@ -145,6 +149,8 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
     mida_integrator_opts_t io = {0};
     mida_httpd_opts_t ho = {0};
     bool http_off = false;
+    const char *token_file = NULL;
+    char token[256] = "";
     char aliases[8192] = "";
     size_t n_alias = 0;
     int c;
@@ -207,6 +213,7 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
             if (!*optarg || *end || !ho.max_queries || ho.max_queries > 1024)
                 return tool_usage_error(CMD, "--max-queries wants 1..1024, got '%s'", optarg);
             break;
+        case 'U': token_file = optarg; break;
         case 'h': s_serve_help(); return EXIT_OK;
         default: return tool_usage_error(CMD, "unknown or incomplete option");
         }
@@ -223,6 +230,23 @@ int tool_serve(mida_ctx_t *ctx, int argc, char **argv)
         strncmp(base, "urn:", 4))
         return tool_usage_error(CMD, "--base must be an absolute http(s) or urn IRI, got '%s'", base);
 
+    if (token_file) {
+        FILE *tf = fopen(token_file, "r");
+        if (!tf) {
+            tool_err(CMD, "cannot read %s: %s", token_file, strerror(errno));
+            return EXIT_FAIL;
+        }
+        if (!fgets(token, sizeof token, tf))
+            token[0] = '\0';
+        fclose(tf);
+        token[strcspn(token, "\r\n")] = '\0';
+        if (strlen(token) < 16 || strpbrk(token, " \t")) {
+            tool_err(CMD, "%s: the update token must be one line of 16 or more characters "
+                          "without spaces", token_file);
+            return EXIT_FAIL;
+        }
+        ho.update_token = token;
+    }
     mida_ctx_set_log(ctx, s_serve_log, NULL, mida_log_level_from_env(MIDA_LOG_INFO));
     char err[512], secret[41], pub[41];
     char **clients = NULL;

@@ -377,9 +377,12 @@ def section_b_protocol():
     check(st == 200 and names == rq and all(q["title"] and q["query"] for q in qs),
           "B: /queries lists every queries/*.rq with its title", (names, rq))
     st, ctype, body, _ = curl(http, "-H", "Accept: text/html")
-    if os.path.exists(os.path.join(H.src, "src", "web", "index.html")):
-      check(st == 200 and ctype.startswith("text/html") and b"/ui/mida.js" in body,
-            "B: / serves the web page", (st, ctype, body[:200]))
+    check(st == 200 and ctype.startswith("text/html") and b"/ui/mida.js" in body,
+          "B: / serves the web page", (st, ctype, body[:200]))
+    for f in ("mida.js", "mida.css"):
+        st, ctype, body, _ = curl(http + "ui/" + f)
+        check(st == 200 and ctype.split(";")[0] in ("text/javascript", "text/css") and body,
+              "B: /ui/%s is served as %s" % (f, ctype.split(";")[0]), st)
     check(srv.stop() == 0, "B: mida serve stops cleanly")
 
 
@@ -424,9 +427,72 @@ def section_c_limits():
     check(srv.stop() == 0, "C: mida serve stops cleanly after a timed-out query")
 
 
+# ---- E: SPARQL Update with a token ---------------------------------------
+
+def section_e_update():
+    token = "tok-" + os.urandom(12).hex()
+    tf = H.path("token")
+    with open(tf, "w") as f:
+        f.write(token + "\n")
+    store = H.path("e-store")
+    srv = H.serve(store, "--update-token-file", tf)
+    upd = H.path("upd.ru")
+    ins = ('PREFIX ex: <http://example.org/> INSERT DATA { ex:s ex:p "v", 3 ; ex:q ex:o } ; '
+           'DELETE DATA { ex:s ex:q ex:o }')
+
+    def update(text, *hdrs, form=False):
+        with open(upd, "w") as f:
+            f.write(text)
+        if form:
+            return curl(srv.http + "sparql", *hdrs, "--data-urlencode", "update@" + upd)
+        return curl(srv.http + "sparql", *hdrs, "-H", "Content-Type: application/sparql-update",
+                    "--data-binary", "@" + upd)
+    bearer = ("-H", "Authorization: Bearer " + token)
+    st, _, body, hdrs = update(ins)
+    check(st == 401 and re.search(r"(?im)^www-authenticate: bearer", hdrs),
+          "E: 401 with WWW-Authenticate for an update without a token", (st, body))
+    st, _, body, _ = update(ins, "-H", "Authorization: Bearer wrong-token-0123456789")
+    check(st == 403, "E: 403 for a wrong token", (st, body))
+    st, _, body, _ = update(ins, *bearer)
+    check(st == 200 and b"3 triples inserted, 1 deleted" in body,
+          "E: INSERT DATA; DELETE DATA applied in order", (st, body))
+    st, _, body, _ = curl(q_url(srv.http, "SELECT ?p ?o WHERE { <http://example.org/s> ?p ?o }"),
+                          "-H", "Accept: application/sparql-results+json")
+    got = sorted((b["p"]["value"], b["o"]["value"]) for b in rows_json(body))
+    check(got == [("http://example.org/p", "3"), ("http://example.org/p", "v")],
+          "E: the inserted triples are answered, the deleted one is gone", got)
+    st, _, body, _ = update('DELETE DATA { <http://example.org/s> <http://example.org/p> 3 }',
+                            *bearer, form=True)
+    check(st == 200 and b"1 deleted" in body, "E: a form-encoded update= works", (st, body))
+    st, _, body, _ = update("CLEAR ALL", *bearer)
+    check(st == 501 and b"CLEAR" in body, "E: 501 for CLEAR, naming it", (st, body))
+    st, _, body, _ = update("DELETE { ?s ?p ?o } WHERE { ?s ?p ?o }", *bearer)
+    check(st == 501, "E: 501 for DELETE ... WHERE", (st, body))
+    st, _, body, _ = update("INSERT DATA { <a> }", *bearer)
+    check(st == 400, "E: 400 for an update that does not parse", (st, body))
+    st, _, body, _ = curl(srv.http + "sparql?update=CLEAR%20ALL")
+    check(st == 400, "E: 400 for an update by GET", (st, body))
+    st, _, body, _ = curl(srv.http + "sparql", "-H", "Accept: text/turtle")
+    check(st == 200 and b"SPARQL11Update" in body,
+          "E: the Service Description lists SPARQL 1.1 Update", body[:200])
+    # acknowledged means saved: a SIGKILL does not lose it
+    srv.stop(sig=9)
+    srv = H.serve(store)
+    st, _, body, _ = curl(q_url(srv.http, 'ASK { <http://example.org/s> <http://example.org/p> "v" }'),
+                          "-H", "Accept: application/sparql-results+json")
+    check(st == 200 and json.loads(body)["boolean"] is True,
+          "E: an acknowledged update survives SIGKILL", body)
+    st, _, body, _ = update(ins, *bearer)
+    check(st == 403 and b"read-only" in body, "E: without --update-token-file updates are refused",
+          (st, body))
+    check(srv.stop() == 0, "E: mida serve stops cleanly")
+
+
 # ---- D: the W3C SPARQL 1.1 Protocol tests --------------------------------
 
-# Tests of SPARQL Update, which a read-only endpoint refuses (403).
+# Tests of SPARQL Update: a read-only endpoint refuses them (403); with an
+# update token mida runs INSERT DATA / DELETE DATA only, and these tests also
+# use CLEAR, DROP, GRAPH and using-graph-uri.
 NOT_APPLICABLE = {
     "update_dataset_default_graph", "update_dataset_default_graphs",
     "update_dataset_named_graphs", "update_dataset_full", "update_post_form",
@@ -524,4 +590,5 @@ def section_d_w3c():
 
 
 if __name__ == "__main__":
-    sys.exit(H.run([section_b_protocol, section_c_limits, section_d_w3c, section_a_stream]))
+    sys.exit(H.run([section_b_protocol, section_c_limits, section_d_w3c, section_e_update,
+                    section_a_stream]))
