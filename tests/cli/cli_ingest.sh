@@ -88,7 +88,7 @@ st=$tmp/campaign
 run ingest --store "$st" "${alias_opt[@]}" "$camp"/*.jsonl
 want_rc "ingest the example campaign" 0
 empty_stdout "ingest the example campaign"
-contains "ingest: summary on stderr" "$tmp/err" "3 files, 23 records loaded, 0 refused"
+contains "ingest: summary on stderr" "$tmp/err" "3 files, 25 records loaded, 0 refused"
 
 n1=$(count "$st")
 if [[ $n1 =~ ^[0-9]+$ ]] && [ "$n1" -gt 0 ]; then ok "the store has $n1 triples"
