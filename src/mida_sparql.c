@@ -127,8 +127,12 @@ static void s_copy_vars(rasqal_query *rq, mida_query_t *q)
  * rasqal 0.9.33 reads its list as one row of many columns: wrong answers,
  * and heap corruption with OPTIONAL (found by tests/python/
  * test_capture_live.py).  Strings, IRIs and comments are skipped. */
-static long s_bare_values_line(const char *text)
+/* The line of the first `keyword` (a whole word, outside comments, strings
+ * and IRIs), and with var_after only where a variable follows it; 0 if
+ * there is none. */
+static long s_keyword_line(const char *text, const char *keyword, bool var_after)
 {
+    size_t kn = strlen(keyword);
     long line = 1;
     for (const char *c = text; *c; c++) {
         if (*c == '\n') {
@@ -158,12 +162,12 @@ static long s_bare_values_line(const char *text)
                 c = e;
         } else if ((c == text || !(isalnum((unsigned char)c[-1]) || c[-1] == '_' ||
                                    c[-1] == ':' || c[-1] == '?' || c[-1] == '$')) &&
-                   !strncasecmp(c, "VALUES", 6) &&
-                   !(isalnum((unsigned char)c[6]) || c[6] == '_' || c[6] == ':')) {
-            const char *n = c + 6;
+                   !strncasecmp(c, keyword, kn) &&
+                   !(isalnum((unsigned char)c[kn]) || c[kn] == '_' || c[kn] == ':')) {
+            const char *n = c + kn;
             while (*n == ' ' || *n == '\t' || *n == '\n' || *n == '\r')
                 n++;
-            if (*n == '?' || *n == '$')
+            if (!var_after || *n == '?' || *n == '$')
                 return line;
         }
     }
@@ -246,7 +250,15 @@ static int s_prepare_check(mida_store_t *store, const char *text, const char *ba
                            mida_query_kind_t *kind, mida_query_t *vars_into, char *err,
                            size_t errlen)
 {
-    long bare = s_bare_values_line(text);
+    long minus = s_keyword_line(text, "MINUS", false);
+    if (minus) {
+        snprintf(err, errlen,
+                 "line %ld: MINUS is not supported by this query engine (rasqal 0.9.33 parses it "
+                 "but cannot evaluate it); write OPTIONAL { ... } FILTER(!BOUND(?x)) instead",
+                 minus);
+        return MIDA_EUNSUPPORTED;
+    }
+    long bare = s_keyword_line(text, "VALUES", true);
     if (bare) {
         snprintf(err, errlen,
                  "line %ld: VALUES with one variable and no parentheses is not supported by this "

@@ -9,7 +9,7 @@
  *   mida_query_destroy(&q)
  *
  * Errors name their position: "line 3: syntax error, unexpected '/'".  A
- * query that uses a SPARQL 1.1 feature this engine lacks (property paths,
+ * query that uses a SPARQL 1.1 feature this engine lacks (property paths, MINUS,
  * EXISTS / NOT EXISTS) fails with MIDA_EUNSUPPORTED naming the feature.
  */
 #ifndef MIDA_SPARQL_H
