@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void mida_buf_init(mida_buf_t *b, size_t max)
 {
@@ -148,6 +149,19 @@ bool mida__utf8_valid(const char *s, size_t len)
         p += n + 1;
     }
     return true;
+}
+
+bool mida__media_is(const char *content_type, const char *media)
+{
+    if (!content_type || !media)
+        return false;
+    while (*content_type == ' ' || *content_type == '\t')
+        content_type++;
+    size_t n = strlen(media);
+    if (strncasecmp(content_type, media, n))
+        return false;
+    char c = content_type[n];
+    return c == '\0' || c == ';' || c == ' ' || c == '\t';
 }
 
 /* ---- arena ---------------------------------------------------------- */

@@ -62,15 +62,7 @@ void mida_client_answer_free(mida_client_answer_t *a)
 
 bool mida_client_media_is(const char *content_type, const char *media)
 {
-    if (!content_type || !media)
-        return false;
-    while (*content_type == ' ' || *content_type == '\t')
-        content_type++;
-    size_t n = strlen(media);
-    if (strncasecmp(content_type, media, n))
-        return false;
-    char c = content_type[n];
-    return c == '\0' || c == ';' || c == ' ' || c == '\t';
+    return mida__media_is(content_type, media);
 }
 
 /* ---- the form of a query --------------------------------------------- */

@@ -242,17 +242,6 @@ static void s_answer_take(s_answer *a, unsigned status, const char *type, char *
     a->len = len;
 }
 
-static bool s_media_is(const char *content_type, const char *want)
-{
-    if (!content_type)
-        return false;
-    size_t n = strlen(want);
-    if (strncasecmp(content_type, want, n))
-        return false;
-    char c = content_type[n];
-    return c == '\0' || c == ';' || c == ' ' || c == '\t';
-}
-
 /* The charset parameter of a Content-Type is absent or UTF-8. */
 static bool s_charset_utf8(const char *content_type)
 {
@@ -369,7 +358,7 @@ static int s_choose(const s_offer *offers, size_t n, const char *format_param,
     if (format_param && *format_param) {
         if (strchr(format_param, '/')) {
             for (size_t i = 0; i < n; i++)
-                if (s_media_is(format_param, offers[i].media))
+                if (mida__media_is(format_param, offers[i].media))
                     return offers[i].id;
         } else if (graph_kind) {
             mida_format_t f;
@@ -422,8 +411,8 @@ static void s_answer_graph(mida_httpd_t *d, const mida_quads_t *q, mida_format_t
     FILE *f = open_memstream(&buf, &len);
     int rc = f ? 0 : MIDA_ENOMEM;
     if (!rc) {
-        /* raptor's writers share the context's raptor world with the
-         * integrator's thread; Redland's URI interning is not thread-safe */
+        /* the writers share the context's raptor world, whose URI
+         * interning is not thread-safe: HTTP threads take turns here */
         mida__store_lock(d->store);
         rc = mida_export_quads(d->ctx, q, fmt, f);
         mida__store_unlock(d->store);
@@ -978,12 +967,12 @@ static void s_sparql(mida_httpd_t *d, struct MHD_Connection *con, const char *me
     const char *accept = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Accept");
     char *direct = NULL;
     if (!strcmp(method, "POST")) {
-        if (s_media_is(ctype, MT_FORM)) {
+        if (mida__media_is(ctype, MT_FORM)) {
             if (s_parse_form(r->body.data ? r->body.data : "", r->body.len, p)) {
                 s_answer_text(a, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
                 return;
             }
-        } else if (s_media_is(ctype, MT_QUERY)) {
+        } else if (mida__media_is(ctype, MT_QUERY)) {
             if (!s_charset_utf8(ctype)) {
                 s_answer_text(a, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                               "a query must be sent as UTF-8 (Content-Type: %s)", ctype);
@@ -999,7 +988,7 @@ static void s_sparql(mida_httpd_t *d, struct MHD_Connection *con, const char *me
                 s_answer_text(a, MHD_HTTP_BAD_REQUEST, "the query holds a NUL byte");
                 return;
             }
-        } else if (s_media_is(ctype, MT_UPDATE)) {
+        } else if (mida__media_is(ctype, MT_UPDATE)) {
             if (!s_charset_utf8(ctype)) {
                 s_answer_text(a, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                               "an update must be sent as UTF-8 (Content-Type: %s)", ctype);
@@ -1638,8 +1627,8 @@ int mida_httpd_test(bool verbose)
     MIDA_CHECK(f, s_charset_utf8("application/sparql-query"));
     MIDA_CHECK(f, s_charset_utf8("application/sparql-query; charset=UTF-8"));
     MIDA_CHECK(f, !s_charset_utf8("application/sparql-query; charset=UTF-16"));
-    MIDA_CHECK(f, s_media_is("application/sparql-query;charset=utf-8", MT_QUERY));
-    MIDA_CHECK(f, !s_media_is("application/sparql-query2", MT_QUERY));
+    MIDA_CHECK(f, mida__media_is("application/sparql-query;charset=utf-8", MT_QUERY));
+    MIDA_CHECK(f, !mida__media_is("application/sparql-query2", MT_QUERY));
 
     MIDA_CHECK(f, mida__utf8_valid("caf\xc3\xa9", 5));
     MIDA_CHECK(f, !mida__utf8_valid("caf\xc3", 4));

@@ -75,6 +75,9 @@ extern const mida__asset_t mida__assets[];
 /* Is s[0..len) well-formed UTF-8 with no NUL (no overlong forms, no
  * surrogates, nothing past U+10FFFF)?  What jansson accepts in a string. */
 bool mida__utf8_valid(const char *s, size_t len);
+/* Is the Content-Type `content_type` the media type `media` (case aside,
+ * parameters such as "; charset=utf-8" ignored)?  false for NULL. */
+bool mida__media_is(const char *content_type, const char *media);
 
 /* ---- misc ---------------------------------------------------------- */
 #define MIDA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -48,13 +48,15 @@ int tool_out_open(tool_out_t *o, const char *path);
  * Returns 0 or -1 (errno set). */
 int tool_out_close(tool_out_t *o, bool ok);
 double tool_now(void);
+/* Opens the store in `dir` to read it (sparql, export), telling the user
+ * when its snapshot is behind its write-ahead log.  NULL after reporting
+ * why it cannot be opened. */
+mida_store_t *tool_open_reader(mida_ctx_t *ctx, const char *cmd, const char *dir);
 /* Checks the mapping settings given on the command line against those the
  * store was created with (IRIs and data keys must not change meaning
  * halfway through a store's life), and records them in a new store.
  * NULL base / empty aliases / false no_promote mean "as the store has".
  * 0, or EXIT_FAIL after reporting. */
-/* Tells a reader that the store's snapshot is behind its write-ahead log. */
-void tool_note_pending_log(const char *cmd, const mida_store_t *store);
 int tool_store_settings(const char *cmd, mida_store_t *store, const char *base,
                         const char *aliases_text, bool no_promote);
 

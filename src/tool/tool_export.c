@@ -56,14 +56,9 @@ int tool_export(mida_ctx_t *ctx, int argc, char **argv)
         return tool_usage_error(CMD, "--format SYNTAX is required");
     if (optind < argc)
         return tool_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
-    char err[1024];
-    mida_store_opts_t so = {MIDA_STORE_READONLY, NULL};
-    mida_store_t *store = mida_store_open(ctx, dir, &so, err, sizeof err);
-    if (!store) {
-        tool_err(CMD, "%s", err);
+    mida_store_t *store = tool_open_reader(ctx, CMD, dir);
+    if (!store)
         return EXIT_FAIL;
-    }
-    tool_note_pending_log(CMD, store);
     const char *base = mida_store_meta_get(store, "base");
     mida_quads_t *quads = mida_quads_new();
     int rc = EXIT_OK;

@@ -222,8 +222,15 @@ int tool_store_settings(const char *cmd, mida_store_t *store, const char *base,
     return 0;
 }
 
-void tool_note_pending_log(const char *cmd, const mida_store_t *store)
+mida_store_t *tool_open_reader(mida_ctx_t *ctx, const char *cmd, const char *dir)
 {
+    char err[1024];
+    mida_store_opts_t so = {MIDA_STORE_READONLY, NULL};
+    mida_store_t *store = mida_store_open(ctx, dir, &so, err, sizeof err);
+    if (!store) {
+        tool_err(cmd, "%s", err);
+        return NULL;
+    }
     long long pending = mida_integrator_log_pending(store);
     if (pending > 0)
         fprintf(stderr,
@@ -231,4 +238,5 @@ void tool_note_pending_log(const char *cmd, const mida_store_t *store)
                 "(`mida serve` is running, or stopped without a snapshot); this answer is from "
                 "the last snapshot\n",
                 cmd, mida_store_dir(store), pending);
+    return store;
 }

@@ -353,13 +353,9 @@ static int s_ask_store(mida_ctx_t *ctx, const char *dir, const char *text, const
                        mida_results_format_t rfmt, mida_format_t gfmt)
 {
     char err[1024];
-    mida_store_opts_t so = {MIDA_STORE_READONLY, NULL};
-    mida_store_t *store = mida_store_open(ctx, dir, &so, err, sizeof err);
-    if (!store) {
-        tool_err(CMD, "%s", err);
+    mida_store_t *store = tool_open_reader(ctx, CMD, dir);
+    if (!store)
         return EXIT_FAIL;
-    }
-    tool_note_pending_log(CMD, store);
     int rc = EXIT_OK, qrc = 0;
     mida_results_t *res = NULL;
     mida_query_t *q = mida_query_prepare(store, text, base, &qrc, err, sizeof err);

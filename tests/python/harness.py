@@ -22,14 +22,18 @@ import time
 
 class Serve:
     """A `mida serve` process.  Standard output: line 1 the web address,
-    line 2 the ZeroMQ endpoint."""
+    line 2 the ZeroMQ endpoint.  `h` gives mida, tmp, procs, env and mult
+    (a Harness, or any object with those attributes)."""
 
-    def __init__(self, h, store, *extra, http="127.0.0.1:0", listen="tcp://127.0.0.1:0"):
+    def __init__(self, h, store, *extra, http="127.0.0.1:0", listen="tcp://127.0.0.1:0",
+                 env=None, log_name=None):
         self.h = h
-        self.log = open(os.path.join(h.tmp, "serve-%d.log" % len(h.procs)), "w+")
+        name = log_name if log_name is not None else str(len(h.procs))
+        self.log = open(os.path.join(h.tmp, "serve-%s.log" % name), "w+")
         self.p = subprocess.Popen([h.mida, "serve", "--store", store, "--http", http,
                                    "--listen", listen, *extra],
-                                  stdout=subprocess.PIPE, stderr=self.log, text=True, env=h.env)
+                                  stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                  env=env or h.env)
         h.procs.append(self.p)
         self.http = self.p.stdout.readline().strip()
         self.endpoint = self.p.stdout.readline().strip()
@@ -39,17 +43,22 @@ class Serve:
             raise RuntimeError("mida serve printed no endpoint: " + self.log_text())
 
     def log_text(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log.name) as f:
             return f.read()
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         self.p.send_signal(sig)
         try:
-            return self.p.wait(timeout=timeout * self.h.mult)
+            rc = self.p.wait(timeout=timeout * self.h.mult)
         except subprocess.TimeoutExpired:
             self.p.kill()
-            return -1
+            self.p.wait()
+            rc = -1
+        self.p.stdout.close()
+        self.log.close()
+        return rc
 
 
 class Harness:

@@ -53,6 +53,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Serve  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 M = os.environ.get("MIDA_BIN")
@@ -168,40 +172,15 @@ def base_env():
     return env
 
 
-class Server:
-    """A `mida serve` process: stdout line 1 is the web address, line 2 the
-    ZeroMQ endpoint."""
+class Server(Serve):
+    """`mida serve` on free ports (tests/python/harness.py), stopped with SIGINT."""
 
     def __init__(self, store, listen, name):
-        self.log = open(os.path.join(TMP, "serve-%s.log" % name), "w+")
-        self.p = subprocess.Popen([M, "serve", "--store", store, "--http", "127.0.0.1:0", "--listen", listen],
-                                  stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                  env=base_env())
-        PROCS.append(self.p)
-        self.http = self.p.stdout.readline().strip()
-        self.endpoint = self.p.stdout.readline().strip()
-        if not self.endpoint:
-            self.p.kill()
-            self.p.wait()
-            raise RuntimeError("mida serve printed no endpoint: " + self.log_text())
-
-    def log_text(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
+        ctx = types.SimpleNamespace(mida=M, tmp=TMP, procs=PROCS, env=base_env(), mult=MULT)
+        super().__init__(ctx, store, listen=listen, log_name=name)
 
     def stop(self, sig=signal.SIGINT, timeout=30):
-        self.p.send_signal(sig)
-        try:
-            rc = self.p.wait(timeout=timeout * MULT)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            rc = -1
-        self.p.stdout.close()
-        self.log.close()
-        return rc
+        return super().stop(sig, timeout)
 
 
 def run_script(path, args, endpoint, spool, extra_env=None, pythonpath=True, timeout=60):

@@ -24,13 +24,16 @@ Needs MIDA_BIN (CTest sets it) and python3-zmq; exit 77 = skipped.
 import json
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+import types
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Serve  # noqa: E402
 
 try:
     import zmq
@@ -76,33 +79,12 @@ def check(cond, msg, detail=""):
     return cond
 
 
-class Server:
-    """A `mida serve` process: stdout line 1 is the web address, line 2 the
-    ZeroMQ endpoint."""
+class Server(Serve):
+    """`mida serve` on a free web port (tests/python/harness.py)."""
 
     def __init__(self, store, listen, *extra, env=None):
-        self.log = open(os.path.join(TMP, "serve-%d.log" % len(PROCS)), "w+")
-        self.p = subprocess.Popen([M, "serve", "--store", store, "--http", "127.0.0.1:0", "--listen", listen, *extra],
-                                  stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                  env=env or ENV)
-        PROCS.append(self.p)
-        self.http = self.p.stdout.readline().strip()
-        self.endpoint = self.p.stdout.readline().strip()
-        if not self.endpoint:
-            raise RuntimeError("mida serve printed no endpoint: " + self.log_text())
-
-    def log_text(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        self.p.send_signal(sig)
-        try:
-            return self.p.wait(timeout=timeout * MULT)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return -1
+        ctx = types.SimpleNamespace(mida=M, tmp=TMP, procs=PROCS, env=ENV, mult=MULT)
+        super().__init__(ctx, store, *extra, listen=listen, env=env)
 
 
 def emit(endpoint, files, *extra, wait=True, env=None, timeout=120):
