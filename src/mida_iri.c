@@ -101,7 +101,8 @@ static int s_norm_path(const char *p, mida_buf_t *out)
                 out->len--;
             if (out->len > start)
                 out->len--;
-            out->data[out->len] = '\0';
+            if (out->data)  /* nothing written yet: no buffer either */
+                out->data[out->len] = '\0';
         } else {
             rc = mida_buf_addc(out, '/');
             if (!rc)
@@ -290,6 +291,7 @@ int mida_iri_test(bool verbose)
         const char *in, *want;
     } cases[] = {{"/a//b/./c/../d/", "/a/b/d"},
                  {"/../x", "/x"},
+                 {"file:..///lustre/x", "/lustre/x"},  /* ".." first, into an empty buffer */
                  {"/", "/"},
                  {"file:///data/x.h5", "/data/x.h5"},
                  {"file://localhost/data/x.h5", "/data/x.h5"},

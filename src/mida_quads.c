@@ -452,6 +452,8 @@ static int s_nq_uchar(s_nq *n, int digits)
     n->p += digits;
     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         return s_nq_fail(n, "\\u escape outside Unicode");
+    if (cp == 0)  /* terms are C strings: a NUL would cut them short */
+        return s_nq_fail(n, "\\u0000 (NUL) is not supported");
     char u[4];
     size_t k;
     if (cp < 0x80) {
@@ -847,6 +849,7 @@ int mida_quads_test(bool verbose)
         "<http://x/s> <http://x/p> \"\xC0\xAF\" .\n",          /* overlong */
         "<http://x/s x> <http://x/p> <http://x/o> .\n",        /* space in IRI */
         "<relative> <http://x/p> <http://x/o> .\n",            /* not absolute */
+        "<h\\u0000ttp://x/s> <http://x/p> <http://x/o> .\n",   /* NUL in an IRI (found by fuzz.nquads) */
         "<http://x/s> <http://x/p> <http://x/o> _:g .\n",      /* blank graph */
         "<http://x/s> <http://x/p> \"x\"@ .\n",                /* empty lang */
         "<http://x/s> <http://x/p> \"x\"^^\"y\" .\n",          /* bad datatype */
