@@ -46,6 +46,7 @@ import ctypes
 import ctypes.util
 import datetime
 import functools
+import hashlib
 import inspect
 import json
 import logging
@@ -68,6 +69,8 @@ __all__ = [
     "close",
     "sample_telemetry",
     "available",
+    "emit",
+    "to_json",
 ]
 
 log = logging.getLogger("mida.capture")
@@ -79,6 +82,7 @@ MAX_VALUE_BYTES = 64 * 1024  # JSON text per value; larger values are summarised
 MAX_REPR = 256               # characters of repr() in a summary
 MAX_STDERR = 4096            # bytes of traceback kept (what the mapper keeps)
 MAX_LIST_ITEMS = 256         # array-likes (numpy) up to this size are kept whole
+MAX_DIGEST_BYTES = 64 << 20  # buffers (bytes, numpy arrays) up to this size get a digest
 
 _FINAL = {"FINISHED", "ERROR"}
 
@@ -183,6 +187,7 @@ def _declare(lib):
     }
     optional = {
         "mida_emitter_new": (vp, [vp, c.POINTER(_EmitterOpts), cp, sz]),
+        "mida_emitter_send": (i, [vp, cp, sz]),
         "mida_emitter_flush": (i, [vp, c.c_uint]),
         "mida_emitter_close": (i, [c.POINTER(vp), c.c_uint]),
     }
@@ -405,8 +410,10 @@ def _type_name(value):
     return t.__qualname__ if mod == "builtins" else "%s.%s" % (mod, t.__qualname__)
 
 
-def _summary(value, json_bytes=None):
-    """What is recorded for a value that is not JSON (or too large)."""
+def _summary(value, json_text=None):
+    """What is recorded for a value that is not JSON (or, given its JSON
+    text, one too large): type, repr, len, shape, dtype, a digest."""
+    json_bytes = None if json_text is None else len(json_text)
     out = {"type": _type_name(value)}
     try:
         text = _repr.repr(value)
@@ -425,7 +432,32 @@ def _summary(value, json_bytes=None):
         out["dtype"] = str(dtype)
     if json_bytes is not None:
         out["json_bytes"] = json_bytes
+    digest = _digest(value, json_text)
+    if digest:
+        out["digest"] = digest
     return out
+
+
+def _digest(value, json_text=None):
+    """"sha256:<hex>" of a value's bytes: its buffer (bytes, numpy arrays:
+    the data as laid out in memory, up to MAX_DIGEST_BYTES), else the JSON
+    text it was summarised from; None when neither is at hand."""
+    try:
+        if isinstance(value, str):
+            data = value.encode("utf-8", "surrogateescape")
+        else:
+            data = memoryview(value)
+            if not data.c_contiguous:
+                return None
+            data = data.cast("B")
+        if len(data) <= MAX_DIGEST_BYTES:
+            return "sha256:" + hashlib.sha256(data).hexdigest()
+        return None
+    except (TypeError, ValueError, BufferError):
+        pass
+    if json_text is not None:
+        return "sha256:" + hashlib.sha256(json_text.encode("utf-8", "surrogateescape")).hexdigest()
+    return None
 
 
 def _default(o):
@@ -464,8 +496,76 @@ def _to_json(value):
     except (TypeError, ValueError, OverflowError, RecursionError):
         return json.dumps(_summary(value))
     if len(text) > MAX_VALUE_BYTES:
-        return json.dumps(_summary(value, json_bytes=len(text)))
+        return json.dumps(_summary(value, json_text=text))
     return text
+
+
+def to_json(value):
+    """The JSON text mida records for a Python value: the value itself when
+    it is JSON and at most MAX_VALUE_BYTES, else a summary {"type", "repr",
+    "len", "shape", "dtype", "json_bytes", "digest"}; os.PathLike values
+    become absolute paths (data references).  Never raises."""
+    try:
+        return _to_json(value)
+    except Exception:
+        return json.dumps({"type": "unknown", "repr": "<unrepresentable>"})
+
+
+_RECORD_VALUES = ("used", "generated")
+
+
+def _record_text(record):
+    """One JSON line for a record dict: used/generated values each through
+    to_json (bounded, summarised), the other fields as JSON."""
+    parts = []
+    for name, field in record.items():
+        if field is None:
+            continue
+        if name in _RECORD_VALUES and isinstance(field, dict):
+            text = "{%s}" % ",".join("%s:%s" % (json.dumps(str(k)), to_json(v))
+                                     for k, v in field.items())
+        else:
+            text = json.dumps(field, default=_default, allow_nan=False, separators=(",", ":"))
+        parts.append("%s:%s" % (json.dumps(name), text))
+    return "{%s}" % ",".join(parts)
+
+
+def emit(record):
+    """Sends one task record as it stands (a dict with the fields of
+    docs/records.md; `used`/`generated` map names to any Python values,
+    encoded as to_json does) through this process's emitter, or appends it
+    to the record file when one is configured.  For adapters that build
+    their own records (the Dask plugin); programs use capture/task.  The
+    call only encodes the record and queues it: mapping and sending happen
+    on the emitter's thread.  True when the record was accepted; False
+    (with a warning the first time) when it could not be encoded, capture
+    is off or unavailable, or the emitter's buffers were full.  Never
+    raises."""
+    if not _enabled():
+        return False
+    try:
+        text = _record_text(record)
+    except (TypeError, ValueError, OverflowError, RecursionError) as e:
+        _warn("emit-encode", "mida_capture: record of task %s not encodable: %s",
+              record.get("task_id") if isinstance(record, dict) else "?", e)
+        return False
+    try:
+        path = _record_file()
+        if path:
+            _write_record(path, text)
+            return True
+        em = _emitter()
+        if em is None:
+            return False
+        data = text.encode("utf-8", "surrogateescape")
+        rc = _st.lib.mida_emitter_send(em, data, len(data))
+        if rc:
+            _warn("emit:%d" % rc, "mida_capture: record not sent: %s", _strerror(rc))
+            return False
+        return True
+    except Exception as e:
+        _warn("emit-exc", "mida_capture: record not sent: %s", e)
+        return False
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ CTest gives MIDA_BIN, MIDA_SOURCE_DIR, MIDA_SHARED_DIR; without MIDA_BIN
 the test is skipped (exit 77).  MIDA_TEST_TIMEOUT_MULTIPLIER scales every
 timeout (the sanitizer build is slower).
 """
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
+
+
+def libmida_skip_reason(lib, need_emitter=True):
+    """Why Python cannot load libmida through ctypes here (not built, a
+    sanitizer build - the ASan runtime must be the first library of the
+    process, it aborts a Python that loads it later -, no emitter), or
+    None."""
+    if not os.path.exists(lib):
+        return "%s not built" % lib
+    with open(os.path.realpath(lib), "rb") as f:
+        data = f.read()
+    if b"libasan.so" in data:
+        return "%s is a sanitizer build, which ctypes cannot load into Python" % lib
+    if need_emitter and b"mida_emitter_new" not in data:
+        return "%s has no emitter" % lib
+    return None
 
 
 class Serve:
@@ -108,6 +127,26 @@ class Harness:
             return p
         out, err = p.communicate(timeout=(timeout + 60) * self.mult)
         return p.returncode, out, err
+
+    def need_libmida(self):
+        """Exits 77 (skipped) when Python cannot use libmida here."""
+        why = libmida_skip_reason(os.path.join(self.build, "libmida.so"))
+        if why:
+            print("SKIP: " + why)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            sys.exit(77)
+
+    def select(self, http, query, timeout=60):
+        """The rows of a SELECT asked of a mida endpoint (`http` = its web
+        address), each a dict of variable -> value (IRIs and literals as
+        their text)."""
+        body = urllib.parse.urlencode({"query": query}).encode()
+        req = urllib.request.Request(http.rstrip("/") + "/sparql", data=body, headers={
+            "Accept": "application/sparql-results+json",
+            "Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(req, timeout=timeout * self.mult) as r:
+            doc = json.load(r)
+        return [{k: v["value"] for k, v in b.items()} for b in doc["results"]["bindings"]]
 
     def mida_run(self, *args, timeout=300):
         return subprocess.run([self.mida, *args], capture_output=True, text=True, env=self.env,

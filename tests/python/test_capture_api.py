@@ -37,6 +37,9 @@ import tempfile
 import time
 import ctypes
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import libmida_skip_reason  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("MIDA_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("MIDA_BUILD_DIR") or os.path.join(SRC, "build")
@@ -483,20 +486,10 @@ def check_emitter(chk, tmp):
               "the four records wait in the spool", statuses)
 
 
-def sanitized(path):
-    """Does the library need the ASan runtime (DT_NEEDED libasan)?"""
-    with open(os.path.realpath(path), "rb") as f:
-        return b"libasan.so" in f.read()
-
-
 def main():
-    if not os.path.exists(LIB):
-        print("SKIP: %s not built" % LIB)
-        return 77
-    if sanitized(LIB):
-        # the ASan runtime must be the first library of the process: it
-        # aborts a Python that loads it later (the C self-tests run there)
-        print("SKIP: %s is a sanitizer build, which ctypes cannot load into Python" % LIB)
+    why = libmida_skip_reason(LIB, need_emitter=False)
+    if why:
+        print("SKIP: " + why)
         return 77
     lib = ctypes.CDLL(LIB)
     chk = Checker()

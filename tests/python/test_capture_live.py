@@ -56,7 +56,7 @@ import time
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Serve  # noqa: E402
+from harness import Serve, libmida_skip_reason  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 M = os.environ.get("MIDA_BIN")
@@ -630,26 +630,15 @@ def section_offline(scripts):
           "C: all three Finished", rows)
 
 
-def sanitized(path):
-    with open(os.path.realpath(path), "rb") as f:
-        return b"libasan.so" in f.read()
-
-
 def main():
     global TMP
     if not M or not os.access(M, os.X_OK):
         print("SKIP: MIDA_BIN not set")
         return 77
-    if not os.path.exists(LIB):
-        print("SKIP: %s not built" % LIB)
+    why = libmida_skip_reason(LIB)
+    if why:
+        print("SKIP: " + why)
         return 77
-    if sanitized(LIB):
-        print("SKIP: %s is a sanitizer build, which ctypes cannot load into Python" % LIB)
-        return 77
-    with open(LIB, "rb") as f:
-        if b"mida_emitter_new" not in f.read():
-            print("SKIP: %s has no emitter" % LIB)
-            return 77
     t0 = time.monotonic()
     TMP = tempfile.mkdtemp(prefix="mida-capture-live.")
     try:
