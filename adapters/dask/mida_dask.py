@@ -71,6 +71,7 @@ ADAPTER_ID = "mida-dask"
 MAX_BACKLOG = 50000     # events queued; beyond, values are not recorded (counted)
 MAX_TEXT = 4096         # bytes of error text kept (what the mapper keeps)
 TELEMETRY_REUSE_S = 0.01  # tasks within this interval share one telemetry sample
+HOLD_S = 0.2           # a task's RUNNING record waits this long for its end (one record)
 WORKER_CLOSE_MS = 2000  # a closing worker waits this long for acknowledgements
 
 
@@ -276,9 +277,10 @@ class _Sender:
             self.stats["records_not_sent"] += 1
 
     def _run(self):
+        holders = set()  # plugins holding records back (see WorkerPlugin._release)
         while True:
-            batch = [self.queue.get()]
             try:
+                batch = [self.queue.get(timeout=HOLD_S / 2 if holders else None)]
                 while len(batch) < 4096:
                     batch.append(self.queue.get_nowait())
             except queue.Empty:
@@ -296,6 +298,17 @@ class _Sender:
                 except Exception as e:  # a plugin bug must not stop the thread
                     self.stats["batches_failed"] += 1
                     _warn("process", "mida_dask: %d events not recorded: %r", len(events), e)
+            now = time.monotonic()
+            for owner in holders | set(by_owner):
+                release = getattr(owner, "_release", None)
+                try:
+                    if release is not None and release(self, now, bool(waiters)):
+                        holders.add(owner)
+                    else:
+                        holders.discard(owner)
+                except Exception as e:
+                    holders.discard(owner)
+                    _warn("release", "mida_dask: held records not sent: %r", e)
             for done in waiters:
                 done.set()
 
@@ -580,6 +593,8 @@ class WorkerPlugin(_DaskWorkerPlugin):
             self.tasks = internals.worker_tasks(worker)
             self.memory = internals.worker_memory(worker)
             self.function = {}  # key -> function name, from start to end
+            self.held = {}      # key -> (event time, RUNNING record), see _process
+            self.horizon = 0.0  # the time of the latest event taken
             self.values = self.common.values and not internals.problems
             if internals.problems:
                 _warn("worker-version", "mida_dask: on worker %s: %s; arguments are not "
@@ -645,26 +660,27 @@ class WorkerPlugin(_DaskWorkerPlugin):
             _sender.stats["events_failed"] += 1
 
     def _process(self, events, sender):
-        """Runs on the sending thread.  A task whose start and end are in
-        the same batch (short tasks, or a thread behind) gets one record."""
-        ends = {ev[2]: ev for ev in events if ev[1] == _END}
+        """Runs on the sending thread.  A task's RUNNING record is held
+        back HOLD_S: a task that ends by then is sent as one record (most
+        of the cost of capture is per record: mapping, sending, applying)."""
+        held = self.held
+        if events:
+            self.horizon = max(self.horizon, events[-1][3])
         for ev in events:
             kind, key = ev[1], ev[2]
             try:
                 if kind == _START:
-                    rec = self._start_record(ev, sender)
-                    end = ends.pop(key, None)
-                    if end is not None:
-                        rec.update(self._end_record(end, sender))
-                    sender.emit(rec)
+                    held[key] = (ev[3], self._start_record(ev, sender))
                 elif kind == _END:
-                    if key in ends:  # its start was in an earlier batch
-                        del ends[key]
-                        rec = self.common.record(str(key),
-                                                 activity_id=self.internals.key_split(key))
-                        rec.update(self._end_record(ev, sender))
-                        sender.emit(rec)
+                    entry = held.pop(key, None)
+                    rec = entry[1] if entry is not None else self.common.record(
+                        str(key), activity_id=self.internals.key_split(key))
+                    rec.update(self._end_record(ev, sender))
+                    sender.emit(rec)
                 elif kind == _ERROR:
+                    entry = held.pop(key, None)
+                    if entry is not None:
+                        sender.emit(entry[1])
                     _, _, key, t, exc, tb, interval = ev
                     rec = self.common.record(str(key), activity_id=self.internals.key_split(key),
                                              hostname=self.hostname,
@@ -679,10 +695,28 @@ class WorkerPlugin(_DaskWorkerPlugin):
                     self.function.pop(key, None)
                     sender.emit(rec)
                 elif kind == _LOST:
+                    entry = held.pop(key, None)
+                    if entry is not None:
+                        sender.emit(entry[1])
                     self.function.pop(key, None)
             except Exception as e:
                 sender.stats["records_failed"] += 1
                 _warn("worker-process", "mida_dask: task %s not recorded: %r", key, e)
+
+    def _release(self, sender, now, everything):
+        """Sends the RUNNING records of tasks started HOLD_S before the
+        latest event taken (before now when none waits: a thread behind
+        Dask does not split records), all of them when asked to drain; True
+        while some are still held."""
+        held = self.held
+        if everything:
+            due = list(held)
+        else:
+            horizon = self.horizon if sender.backlog() else _now()
+            due = [k for k, (t, _) in held.items() if horizon - t >= HOLD_S]
+        for key in due:
+            sender.emit(held.pop(key)[1])
+        return bool(held)
 
     def _local(self, start, stop):
         """A compute interval from Dask (shifted to the scheduler's clock by
