@@ -44,7 +44,9 @@ MIDA_ENDPOINT, read where each plugin runs).  See adapters/dask/README.md.
 """
 
 import collections
+import functools
 import getpass
+import inspect
 import logging
 import os
 import queue
@@ -69,7 +71,6 @@ log = logging.getLogger("mida.dask")
 PLUGIN_NAME = "mida"
 ADAPTER_ID = "mida-dask"
 MAX_BACKLOG = 50000     # events queued; beyond, values are not recorded (counted)
-MAX_TEXT = 4096         # bytes of error text kept (what the mapper keeps)
 TELEMETRY_REUSE_S = 0.01  # tasks within this interval share one telemetry sample
 HOLD_S = 0.2           # a task's RUNNING record waits this long for its end (one record)
 WORKER_CLOSE_MS = 2000  # a closing worker waits this long for acknowledgements
@@ -148,12 +149,18 @@ class _Internals:
         return getattr(worker, "scheduler_delay", 0) or 0
 
     @staticmethod
-    def run_spec(ts):
-        return ts.run_spec
-
-    @staticmethod
-    def dependency_keys(ts):
-        return [d.key for d in ts.dependencies]
+    def start_inputs(ts, memory, values):
+        """At the start of a task: (run_spec, {dependency key: value in
+        memory}, [dependency keys]); the first two None unless `values`.
+        On the worker's event loop: attribute and dictionary reads only."""
+        keys = []
+        inputs = {} if values else None
+        for dts in ts.dependencies:
+            k = dts.key
+            keys.append(k)
+            if values and k in memory:
+                inputs[k] = memory[k]
+        return (ts.run_spec if values else None), inputs, keys
 
     def call(self, run_spec, data):
         """(function, args, kwargs) as Worker.execute passes them: the
@@ -190,22 +197,12 @@ class _Internals:
         culprit = getattr(ts, "exception_blame", None) if ts is not None else None
         return getattr(culprit, "key", None)
 
-    @staticmethod
-    def scheduler_task_error(scheduler, key):
-        ts = scheduler.tasks.get(key)
-        if ts is None:
-            return None, None
-        return getattr(ts, "exception_text", None), getattr(ts, "traceback_text", None)
 
 
-_internals_cache = []
-
-
+@functools.lru_cache(maxsize=None)
 def _internals():
     """The _Internals of this process (made once)."""
-    if not _internals_cache:
-        _internals_cache.append(_Internals())
-    return _internals_cache[0]
+    return _Internals()
 
 
 # ---------------------------------------------------------------------------
@@ -298,11 +295,10 @@ class _Sender:
                 except Exception as e:  # a plugin bug must not stop the thread
                     self.stats["batches_failed"] += 1
                     _warn("process", "mida_dask: %d events not recorded: %r", len(events), e)
-            now = time.monotonic()
             for owner in holders | set(by_owner):
                 release = getattr(owner, "_release", None)
                 try:
-                    if release is not None and release(self, now, bool(waiters)):
+                    if release is not None and release(self, bool(waiters)):
                         holders.add(owner)
                     else:
                         holders.discard(owner)
@@ -334,14 +330,11 @@ def _user():
 
 def _error_text(exception_text, traceback_text):
     """The traceback then the exception (its repr: type and message), the
-    last MAX_TEXT bytes."""
+    last bytes the mapper keeps."""
     if traceback_text:
         traceback_text = "Traceback (most recent call last):\n" + traceback_text.rstrip("\n")
     text = "\n".join(t for t in (traceback_text, exception_text) if t).rstrip()
-    data = text.encode("utf-8", "replace")
-    if len(data) > MAX_TEXT:
-        text = data[-MAX_TEXT:].decode("utf-8", "ignore")
-    return text or None
+    return mida_capture._tail(text) or None
 
 
 def _function_name(function):
@@ -363,7 +356,7 @@ def _bind(function, args, kwargs):
     try:
         sig = _signatures.get(function)
         if sig is None:
-            sig = mida_capture.inspect.signature(function)
+            sig = inspect.signature(function)
             if len(_signatures) < 4096:
                 _signatures[function] = sig
     except (TypeError, ValueError):
@@ -625,20 +618,12 @@ class WorkerPlugin(_DaskWorkerPlugin):
                 ts = self.tasks.get(key)
                 if ts is None:
                     return
-                spec = inputs = None
-                if self.values:
-                    if _sender.queue.qsize() < MAX_BACKLOG:
-                        spec = ts.run_spec
-                        memory = self.memory
-                        inputs = {}
-                        for dts in ts.dependencies:
-                            k = dts.key
-                            if k in memory:
-                                inputs[k] = memory[k]
-                    else:
-                        _sender.stats["values_skipped_backlog"] += 1
-                _sender.put((self, _START, key, _now(), spec, inputs,
-                             [dts.key for dts in ts.dependencies]))
+                values = self.values
+                if values and _sender.queue.qsize() >= MAX_BACKLOG:
+                    values = False
+                    _sender.stats["values_skipped_backlog"] += 1
+                spec, inputs, deps = self.internals.start_inputs(ts, self.memory, values)
+                _sender.put((self, _START, key, _now(), spec, inputs, deps))
             elif start == "executing":
                 ts = self.tasks.get(key)
                 if finish == "memory":
@@ -648,7 +633,7 @@ class WorkerPlugin(_DaskWorkerPlugin):
                     else:
                         value = _MISSING
                     _sender.put((self, _END, key, _now(), value,
-                                 ts.startstops[-1] if ts is not None and ts.startstops else None,
+                                 self.internals.compute_interval(ts) if ts is not None else None,
                                  getattr(ts, "nbytes", None), getattr(ts, "type", None)))
                 elif finish == "error":
                     exc, tb = self.internals.error_text(ts) if ts is not None else (None, None)
@@ -703,7 +688,7 @@ class WorkerPlugin(_DaskWorkerPlugin):
                 sender.stats["records_failed"] += 1
                 _warn("worker-process", "mida_dask: task %s not recorded: %r", key, e)
 
-    def _release(self, sender, now, everything):
+    def _release(self, sender, everything):
         """Sends the RUNNING records of tasks started HOLD_S before the
         latest event taken (before now when none waits: a thread behind
         Dask does not split records), all of them when asked to drain; True
@@ -758,12 +743,11 @@ class WorkerPlugin(_DaskWorkerPlugin):
         return rec
 
     def _end_record(self, ev, sender):
-        _, _, key, t, value, startstop, nbytes, typename = ev
+        _, _, key, t, value, interval, nbytes, typename = ev
         rec = {"status": "memory", "hostname": self.hostname, "environment_id": self.address,
                "ended_at": t}
-        if startstop and startstop.get("action") == "compute":
-            rec["started_at"], rec["ended_at"] = self._local(startstop.get("start"),
-                                                             startstop.get("stop"))
+        if interval:
+            rec["started_at"], rec["ended_at"] = self._local(*interval)
         if value is not _MISSING:
             rec["generated"] = {"return": value}
         if self.common.telemetry:

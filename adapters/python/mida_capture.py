@@ -738,14 +738,18 @@ class _Capture:
                 pass
 
 
-def _error_text(exc):
-    """The traceback's last MAX_STDERR bytes: the exception's type and
-    message end it."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+def _tail(text):
+    """The last MAX_STDERR bytes of an error text (what the mapper keeps)."""
     data = text.encode("utf-8", "replace")
     if len(data) > MAX_STDERR:
         text = data[-MAX_STDERR:].decode("utf-8", "ignore")
     return text
+
+
+def _error_text(exc):
+    """The traceback's last MAX_STDERR bytes: the exception's type and
+    message end it."""
+    return _tail("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
 
 
 # ---------------------------------------------------------------------------

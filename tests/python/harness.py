@@ -39,6 +39,18 @@ def libmida_skip_reason(lib, need_emitter=True):
     return None
 
 
+def readme_example(path):
+    """The first ```python block of a Markdown file, or None."""
+    with open(path) as f:
+        text = f.read()
+    start = text.find("```python\n")
+    if start < 0:
+        return None
+    start += len("```python\n")
+    end = text.find("```", start)
+    return text[start:end] if end > 0 else None
+
+
 class Serve:
     """A `mida serve` process.  Standard output: line 1 the web address,
     line 2 the ZeroMQ endpoint.  `h` gives mida, tmp, procs, env and mult

@@ -56,7 +56,7 @@ import time
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Serve, libmida_skip_reason  # noqa: E402
+from harness import Serve, libmida_skip_reason, readme_example  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 M = os.environ.get("MIDA_BIN")
@@ -280,19 +280,6 @@ def tasks_of(store, workflow):
     return {r["a"]: r["t"] for r in rows}, rows
 
 
-def readme_example(path=None):
-    """The first ```python block of adapters/python/README.md (or `path`)."""
-    path = path or os.path.join(ADAPTER, "README.md")
-    with open(path) as f:
-        text = f.read()
-    start = text.find("```python\n")
-    if start < 0:
-        return None
-    start += len("```python\n")
-    end = text.find("```", start)
-    return text[start:end] if end > 0 else None
-
-
 # ---------------------------------------------------------------------------
 
 
@@ -328,7 +315,7 @@ def section_live(scripts):
               (out, err))
         check(err == "", "A: script 2 writes nothing to stderr (no capture warning)", err)
 
-        code = readme_example()
+        code = readme_example(os.path.join(ADAPTER, "README.md"))
         if check(code is not None and "/path/to/mida" in code,
                  "A: adapters/python/README.md has a Python example"):
             example = os.path.join(TMP, "readme_example.py")

@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Harness  # noqa: E402
+from harness import Harness, readme_example  # noqa: E402
 
 H = Harness("dask")
 PYTHON = "/usr/bin/python3"
@@ -340,19 +340,8 @@ SELECT ?st ?name ?c ?eng WHERE { ?w mida:workflowId "%s" ; a mida:WorkflowRun ; 
             run)
 
 
-def readme_example():
-    with open(os.path.join(ADAPTERS, "dask", "README.md")) as f:
-        text = f.read()
-    start = text.find("```python\n")
-    if start < 0:
-        return None
-    start += len("```python\n")
-    end = text.find("```", start)
-    return text[start:end] if end > 0 else None
-
-
 def section_c_readme():
-    code = readme_example()
+    code = readme_example(os.path.join(ADAPTERS, "dask", "README.md"))
     if not H.check(code is not None and "/path/to/mida" in code,
                    "C: adapters/dask/README.md has a Python example"):
         return
