@@ -81,6 +81,7 @@ MIDA_EXPORT const char *mida_err_name(int code);
 #include "mida_capture.h"
 #include "mida_integrator.h"
 #include "mida_httpd.h"
+#include "mida_observer.h"
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,39 @@ int mida__file_fsync_dir(const char *dir)
     return rc;
 }
 
+int mida__file_write_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    char path[4096], tmp[4096 + 8];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        p += w;
+        left -= (size_t)w;
+    }
+    bool ok = left == 0 && fsync(fd) == 0;
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) == 0 && mida__file_fsync_dir(dir) == 0)
+        return 0;
+    saved = errno ? errno : saved;
+    unlink(tmp);
+    errno = saved;
+    return -1;
+}
+
 int mida__file_mkdir_p(const char *dir, unsigned mode)
 {
     char *tmp = dir ? strdup(dir) : NULL;
@@ -102,6 +135,14 @@ int mida_file_test(bool verbose)
     MIDA_CHECK(f, fstat(fd, &sb) == 0 && sb.st_size == 8);
     close(ro);
     close(fd);
+    /* atomic replace: the new text, and no temporary file left */
+    MIDA_CHECK(f, mida__file_write_atomic(deep, "cur", "first", 5) == 0);
+    MIDA_CHECK(f, mida__file_write_atomic(deep, "cur", "second", 6) == 0);
+    snprintf(path, sizeof path, "%s/cur", deep);
+    MIDA_CHECK(f, stat(path, &sb) == 0 && sb.st_size == 6);
+    snprintf(path, sizeof path, "%s/cur.tmp", deep);
+    MIDA_CHECK(f, stat(path, &sb) != 0);
+    MIDA_CHECK(f, mida__file_write_atomic("/nonexistent/mida", "cur", "x", 1) == -1);
     char cmd[sizeof dir + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     MIDA_CHECK(f, system(cmd) == 0);

@@ -73,13 +73,6 @@ struct mida_integrator {
     double started;
 };
 
-static double s_wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void s_hex(const uint8_t id[16], char out[33])
 {
     for (int i = 0; i < 16; i++)
@@ -132,7 +125,7 @@ static void s_mark(it_sender_t *s, uint64_t seq)
 {
     if (!s || s_applied(s, seq))
         return;
-    s->last_seen = s_wall();
+    s->last_seen = mida__wall_now();
     if (seq == s->upto + 1) {
         s->upto = seq;
         /* absorb the seqs that are now contiguous */
@@ -173,7 +166,7 @@ static void s_mark(it_sender_t *s, uint64_t seq)
 static char *s_senders_json(mida_integrator_t *it)
 {
     json_t *o = json_object();
-    double cutoff = s_wall() - SENDER_IDLE_DAYS * 86400.0;
+    double cutoff = mida__wall_now() - SENDER_IDLE_DAYS * 86400.0;
     for (size_t i = 0; i < it->n_senders; i++) {
         it_sender_t *s = &it->senders[i];
         if (s->last_seen && s->last_seen < cutoff)
@@ -618,7 +611,7 @@ static void s_serve_group(mida_integrator_t *it)
             pthread_mutex_unlock(&it->mu);
             it_sender_t *known = s_sender(it, h.sender, false);
             if (!known && (known = s_sender(it, h.sender, true))) {
-                known->last_seen = s_wall();
+                known->last_seen = mida__wall_now();
                 char hex[33];
                 s_hex(h.sender, hex);
                 mida__log(it->ctx, MIDA_LOG_INFO, MIDA_FROM_WIRE, 0, NULL,

@@ -53,6 +53,10 @@ void mida__store_node_term(void *node, mida_term_t *t);
 /* ---- files (mida_file.c) ------------------------------------------- */
 /* fsync of a directory, after a rename or create in it.  0 or -1 (errno). */
 int mida__file_fsync_dir(const char *dir);
+/* Replaces DIR/name with `len` bytes atomically: a temporary file beside
+ * it (DIR/name.tmp), fsync, rename, fsync of DIR.  A crash leaves the old
+ * file or the new one, never a mix.  0 or -1 (errno). */
+int mida__file_write_atomic(const char *dir, const char *name, const void *data, size_t len);
 /* mkdir -p with `mode` for the directories it creates.  0 or -1 (errno). */
 int mida__file_mkdir_p(const char *dir, unsigned mode);
 /* Appends `len` bytes to the O_APPEND descriptor `fd` and, when `sync`,
@@ -99,6 +103,14 @@ static inline double mida__mono_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds since the epoch (the wall clock). */
+static inline double mida__wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 

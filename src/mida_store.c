@@ -136,24 +136,13 @@ static char *s_path(const mida_store_t *st, const char *name)
     return p;
 }
 
-/* Writes `text` to DIR/name atomically: temporary file, fsync, rename. */
+/* Writes `text` to DIR/name atomically (mida__file_write_atomic). */
 static int s_write_atomic(mida_store_t *st, const char *name, const char *text)
 {
-    char *path = s_path(st, name);
-    char *tmp = s_path(st, "store.json.tmp");
-    int rc = MIDA_EIO;
-    FILE *f = (path && tmp) ? fopen(tmp, "w") : NULL;
-    if (f) {
-        bool ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        ok = (fclose(f) == 0) && ok;
-        if (ok && rename(tmp, path) == 0 && mida__file_fsync_dir(st->dir) == 0)
-            rc = 0;
-    }
-    if (rc)
-        s_err(st, "cannot write %s/%s: %s", st->dir, name, strerror(errno));
-    free(path);
-    free(tmp);
-    return rc;
+    if (mida__file_write_atomic(st->dir, name, text, strlen(text)) == 0)
+        return 0;
+    s_err(st, "cannot write %s/%s: %s", st->dir, name, strerror(errno));
+    return MIDA_EIO;
 }
 
 static int s_save_meta(mida_store_t *st)

@@ -25,6 +25,7 @@ int tool_sparql(mida_ctx_t *ctx, int argc, char **argv);
 int tool_export(mida_ctx_t *ctx, int argc, char **argv);
 int tool_serve(mida_ctx_t *ctx, int argc, char **argv);
 int tool_emit(mida_ctx_t *ctx, int argc, char **argv);
+int tool_observe(mida_ctx_t *ctx, int argc, char **argv);
 int tool_status(mida_ctx_t *ctx, int argc, char **argv);
 int tool_keygen(mida_ctx_t *ctx, int argc, char **argv);
 
@@ -59,5 +60,36 @@ mida_store_t *tool_open_reader(mida_ctx_t *ctx, const char *cmd, const char *dir
  * 0, or EXIT_FAIL after reporting. */
 int tool_store_settings(const char *cmd, mida_store_t *store, const char *base,
                         const char *aliases_text, bool no_promote);
+
+/* Task records into a store opened for writing (ingest, observe --to-store):
+ * the store's mapping settings are checked against the options and kept. */
+#define TOOL_MAX_ALIASES 64
+typedef struct tool_apply {
+    const char *cmd;
+    mida_store_t *store;
+    mida_map_opts_t map;
+    mida_alias_t aliases[TOOL_MAX_ALIASES];
+    char *alias_text;
+    mida_quads_t *batch;
+    mida_apply_stats_t stats;
+    size_t records, refused;     /* applied, refused as invalid */
+    long size_before;            /* triples when opened */
+    bool existed;                /* the store directory was there before */
+    char unmapped[1024];
+} tool_apply_t;
+/* Opens (creating when `so` says so) the store in `dir`; refuses a store
+ * whose write-ahead log is not in its snapshot.  0, or EXIT_FAIL after
+ * reporting. */
+int tool_apply_open(tool_apply_t *a, mida_ctx_t *ctx, const char *cmd, const char *dir,
+                    const mida_store_opts_t *so, const char *base, const char *aliases,
+                    bool no_promote);
+/* Parses, maps and applies one record.  0; MIDA_ERECORD when the record is
+ * refused (the reason in err, counted); MIDA_ESTORE when the store fails.
+ * *unmapped lists the fields that were ignored ("" for none). */
+int tool_apply_record(tool_apply_t *a, const char *json, size_t len, char *err, size_t errlen,
+                      const char **unmapped);
+/* Closes the store; after a failure a memory store this run created is
+ * removed again. */
+void tool_apply_close(tool_apply_t *a, bool failed);
 
 #endif

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #define MAX_LINE (64u << 20)
-#define MAX_ALIASES 64
 #define MAX_WARNINGS 20
 
 static const char *CMD = "ingest";
@@ -44,10 +43,7 @@ static void s_help(void)
 
 typedef struct {
     mida_ctx_t *ctx;
-    mida_store_t *store;
-    mida_map_opts_t map;
-    mida_quads_t *batch;
-    mida_apply_stats_t stats;
+    tool_apply_t apply;
     size_t records, refused, warnings, files;
     bool quiet, progress;
     double started, last_progress;
@@ -63,7 +59,7 @@ static void s_show_progress(s_ingest *in, bool final)
         return;
     double dt = now - in->started;
     fprintf(stderr, "%smida ingest: %zu records (%zu refused), %zu quads applied, %.1f s, %.0f records/s%s",
-            in->progress && !final ? "\r" : "", in->records, in->refused, in->stats.quads, dt,
+            in->progress && !final ? "\r" : "", in->records, in->refused, in->apply.stats.quads, dt,
             dt > 0 ? (double)in->records / dt : 0.0, final ? "\n" : "");
     if (!final)
         fflush(stderr);
@@ -111,23 +107,18 @@ static int s_ingest_jsonl(s_ingest *in, FILE *f, const char *name)
             s_warn_record(in, name, lineno, "record longer than %u bytes", MAX_LINE);
             continue;
         }
-        mida_task_t *t = NULL;
-        int prc = mida_task_parse(line, len, &t, err, sizeof err);
-        if (prc == 0) {
-            mida_quads_clear(in->batch);
-            prc = mida_prov_map(t, &in->map, in->batch, err, sizeof err);
-            if (prc == 0 && *mida_task_unknown_fields(t))
-                s_warn_record(in, name, lineno, "fields not mapped: %s", mida_task_unknown_fields(t));
-        }
-        mida_task_destroy(&t);
-        if (prc) {
+        const char *unmapped;
+        int prc = tool_apply_record(&in->apply, line, len, err, sizeof err, &unmapped);
+        if (prc == MIDA_ERECORD) {
             in->refused++;
             s_warn_record(in, name, lineno, "%s", err);
             continue;
         }
-        if (mida_linker_apply(in->store, in->batch, &in->stats)) {
-            tool_err(CMD, "%s:%zu: %s", name, lineno, mida_store_errmsg(in->store));
+        if (prc) {
+            tool_err(CMD, "%s:%zu: %s", name, lineno, err);
             rc = EXIT_FAIL;
+        } else if (*unmapped) {
+            s_warn_record(in, name, lineno, "fields not mapped: %s", unmapped);
         }
         s_show_progress(in, false);
     }
@@ -142,14 +133,14 @@ static int s_ingest_jsonl(s_ingest *in, FILE *f, const char *name)
 static int s_ingest_rdf(s_ingest *in, FILE *f, const char *name, const char *syntax)
 {
     char err[512];
-    mida_quads_clear(in->batch);
-    int prc = mida_quads_parse_file(in->ctx, in->batch, f, name, syntax, NULL, err, sizeof err);
+    mida_quads_clear(in->apply.batch);
+    int prc = mida_quads_parse_file(in->ctx, in->apply.batch, f, name, syntax, NULL, err, sizeof err);
     if (prc) {
         tool_err(CMD, "%s", *err ? err : mida_strerror(prc));
         return EXIT_FAIL;
     }
-    if (mida_linker_apply(in->store, in->batch, &in->stats)) {
-        tool_err(CMD, "%s: %s", name, mida_store_errmsg(in->store));
+    if (mida_linker_apply(in->apply.store, in->apply.batch, &in->apply.stats)) {
+        tool_err(CMD, "%s: %s", name, mida_store_errmsg(in->apply.store));
         return EXIT_FAIL;
     }
     return 0;
@@ -179,9 +170,9 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
                 mida_buf_free(&aliases);
                 return tool_usage_error(CMD, "--alias wants FROM=TO, got '%s'", optarg);
             }
-            if (++n_alias > MAX_ALIASES) {
+            if (++n_alias > TOOL_MAX_ALIASES) {
                 mida_buf_free(&aliases);
-                return tool_usage_error(CMD, "at most %d --alias options", MAX_ALIASES);
+                return tool_usage_error(CMD, "at most %d --alias options", TOOL_MAX_ALIASES);
             }
             mida_buf_printf(&aliases, "%s%s", aliases.len ? "\n" : "", optarg);
             break;
@@ -218,41 +209,12 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
     }
 
     s_ingest in = {.ctx = ctx, .quiet = quiet, .progress = progress && !quiet};
-    char err[512];
-    bool existed = access(dir, F_OK) == 0;
     mida_store_opts_t so = {MIDA_STORE_WRITE | MIDA_STORE_CREATE, backend};
-    in.store = mida_store_open(ctx, dir, &so, err, sizeof err);
-    if (!in.store) {
-        tool_err(CMD, "%s", err);
-        mida_buf_free(&aliases);
-        return EXIT_FAIL;
-    }
-    long long pending = mida_integrator_log_pending(in.store);
-    if (pending > 0) {
-        /* records in that log are older than the ones given here: they
-         * must be applied first */
-        tool_err(CMD, "store %s has %lld bytes of write-ahead log not yet in its snapshot "
-                 "(a `mida serve` stopped without its final snapshot); run `mida serve --store %s` "
-                 "once and stop it with SIGINT to apply them, then ingest",
-                 dir, pending, dir);
-        mida_store_close(&in.store);
-        mida_buf_free(&aliases);
-        return EXIT_FAIL;
-    }
-    mida_buf_t kept;
-    mida_buf_init(&kept, 0);
-    mida_alias_t alias_list[MAX_ALIASES];
-    int rc = tool_store_settings(CMD, in.store, base, mida_buf_str(&aliases), no_promote);
-    in.map.base = mida_store_meta_get(in.store, "base");
-    in.map.no_promote = !strcmp(mida_store_meta_get(in.store, "promote"), "no");
-    mida_buf_adds(&kept, mida_store_meta_get(in.store, "aliases"));
-    char *alias_text = mida_buf_detach(&kept);
-    if (alias_text) {
-        in.map.n_aliases = mida_iri_split_aliases(alias_text, alias_list, MAX_ALIASES);
-        in.map.aliases = alias_list;
-    }
-    in.batch = mida_quads_new();
-    long size_before = mida_store_size(in.store);
+    int rc = tool_apply_open(&in.apply, ctx, CMD, dir, &so, base, mida_buf_str(&aliases), no_promote);
+    mida_buf_free(&aliases);
+    if (rc)
+        return rc;
+    long size_before = in.apply.size_before;
     in.started = in.last_progress = tool_now();
     for (int i = optind; !rc && i < argc; i++) {
         const char *name = argv[i];
@@ -269,12 +231,12 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
         if (f != stdin)
             fclose(f);
     }
-    if (!rc && mida_store_snapshot(in.store)) {
-        tool_err(CMD, "%s", mida_store_errmsg(in.store));
+    if (!rc && mida_store_snapshot(in.apply.store)) {
+        tool_err(CMD, "%s", mida_store_errmsg(in.apply.store));
         rc = EXIT_FAIL;
     }
     if (rc == 0) {
-        long size_after = mida_store_size(in.store);
+        long size_after = mida_store_size(in.apply.store);
         s_show_progress(&in, true);
         if (!quiet)
             fprintf(stderr,
@@ -282,25 +244,11 @@ int tool_ingest(mida_ctx_t *ctx, int argc, char **argv)
                     "triples (%+ld), %zu derived links added\n",
                     in.files, in.files == 1 ? "" : "s", in.records - in.refused,
                     in.records - in.refused == 1 ? "" : "s", in.refused, dir,
-                    size_after, size_after - size_before, in.stats.derived);
+                    size_after, size_after - size_before, in.apply.stats.derived);
     } else {
         tool_err(CMD, "nothing was saved to %s", dir);
     }
-    bool is_memory = !strcmp(mida_store_backend(in.store), "memory");
-    mida_quads_destroy(&in.batch);
-    mida_store_close(&in.store);
-    if (rc && !existed && is_memory) {
-        /* a store this run created and could not fill is removed again */
-        static const char *files[] = {"store.json", "lock", "snapshot.nt"};
-        char path[4096];
-        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-            snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-            unlink(path);
-        }
-        rmdir(dir);
-    }
-    free(alias_text);
-    mida_buf_free(&aliases);
+    tool_apply_close(&in.apply, rc != 0);
     if (rc)
         return rc;
     return in.refused ? EXIT_PARTIAL : EXIT_OK;

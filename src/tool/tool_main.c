@@ -14,6 +14,8 @@ static const tool_cmd_t s_cmds[] = {
      tool_export},
     {"serve", "run the integrator: receive live provenance and apply it to a store", tool_serve},
     {"emit", "send task records (JSON lines) to a running integrator", tool_emit},
+    {"observe", "watch a workflow tool's database, files or REST API and send its tasks",
+     tool_observe},
     {"status", "ask a running integrator for its counters", tool_status},
     {"keygen", "make a CURVE key pair for encrypted, authenticated links", tool_keygen},
 };
