@@ -66,7 +66,7 @@ static void s_help(const mida_adapter_t *ad)
         "and little is sent twice (sending twice is harmless).  The tool's files are\n"
         "opened read-only.  SIGINT or SIGTERM stops it after the current poll.\n\n"
         "Where the records go (one of):\n"
-        "  -t, --endpoint ENDPOINT  a running integrator (`mida serve`); the default,\n"
+        "  -t, --to ENDPOINT        a running integrator (`mida serve`); the default:\n"
         "                           $MIDA_ENDPOINT, then " MIDA_DEFAULT_ENDPOINT "\n"
         "  -s, --to-store DIR       apply them to the store in DIR, as `mida ingest`\n"
         "                           does (created if missing; not while a `mida\n"
@@ -82,8 +82,8 @@ static void s_help(const mida_adapter_t *ad)
         "                           beginning every time\n"
         "      --from-start         ignore the saved cursor (it is then overwritten)\n"
         "  -c, --campaign ID        campaign_id of records that carry none\n"
-        "      --spool-dir DIR      with --endpoint: where undelivered records wait\n"
-        "      --flush-timeout S    with --endpoint: how long a poll waits for the\n"
+        "      --spool-dir DIR      with --to: where undelivered records wait\n"
+        "      --flush-timeout S    with --to: how long a poll waits for the\n"
         "                           integrator's acknowledgement (default 30)\n"
         "  -b, --base IRI           with --to-store: base of minted IRIs (new store)\n"
         "  -a, --alias FROM=TO      with --to-store: location alias (new store; repeatable)\n"
@@ -281,7 +281,8 @@ enum {
 int tool_observe(mida_ctx_t *ctx, int argc, char **argv)
 {
     static const struct option common[] = {
-        {"endpoint", required_argument, NULL, 't'}, {"to-store", required_argument, NULL, 's'},
+        {"to", required_argument, NULL, 't'}, {"endpoint", required_argument, NULL, 't'},
+        {"to-store", required_argument, NULL, 's'},
         {"jsonl", required_argument, NULL, OPT_JSONL}, {"once", no_argument, NULL, OPT_ONCE},
         {"interval", required_argument, NULL, 'i'}, {"max-polls", required_argument, NULL, OPT_MAX_POLLS},
         {"state", required_argument, NULL, OPT_STATE}, {"no-state", no_argument, NULL, OPT_NO_STATE},
@@ -383,7 +384,7 @@ int tool_observe(mida_ctx_t *ctx, int argc, char **argv)
     if (rc < 0 && optind < argc)
         rc = tool_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     if (rc < 0 && (!!endpoint + !!store_dir + !!jsonl) > 1)
-        rc = tool_usage_error(CMD, "give one of --endpoint, --to-store and --jsonl");
+        rc = tool_usage_error(CMD, "give one of --to, --to-store and --jsonl");
     if (rc < 0 && no_state && (state_opt || from_start))
         rc = tool_usage_error(CMD, "--no-state excludes --state and --from-start");
     if (rc < 0 && !store_dir && (base || backend || aliases.len))

@@ -1,15 +1,17 @@
 #!/bin/bash
-# Runs every example command of the README and docs/*.md: the lines of
+# Runs every example command of the README, docs/*.md and docs/adapters/*.md: the lines of
 # ```console blocks that start with "$ ".  They run in order, per file, in a
-# scratch directory that sees the repository's examples/ and queries/ and
-# the build's mida as build/mida; each must exit 0.
+# scratch directory that sees the repository's examples/ and queries/, the
+# build's mida as build/mida and the shared fixtures as ../shared (as in a
+# checkout beside ../shared); each must exit 0.
 set -u
 : "${MIDA_BIN:?}" "${MIDA_SOURCE_DIR:?}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+ln -s "${MIDA_SHARED_DIR:-$MIDA_SOURCE_DIR/../shared}" "$tmp/shared"
 pass=0 fail=0
-for doc in "$MIDA_SOURCE_DIR/README.md" "$MIDA_SOURCE_DIR"/docs/*.md; do
-    work="$tmp/$(basename "$doc" .md)"
+for doc in "$MIDA_SOURCE_DIR/README.md" "$MIDA_SOURCE_DIR"/docs/*.md "$MIDA_SOURCE_DIR"/docs/adapters/*.md; do
+    work="$tmp/$(basename "$(dirname "$doc")")-$(basename "$doc" .md)"
     mkdir -p "$work/build"
     ln -s "$MIDA_SOURCE_DIR/examples" "$work/examples"
     ln -s "$MIDA_SOURCE_DIR/queries" "$work/queries"
