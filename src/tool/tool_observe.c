@@ -405,6 +405,7 @@ int tool_observe(mida_ctx_t *ctx, int argc, char **argv)
                    .flush_ms = (unsigned)(flush_s * 1000)};
     mida_observer_t *obs = NULL;
     char err[1024] = "";
+    double started = tool_now();
     rc = EXIT_OK;
     if (!no_state && !state_dir) {
         tool_err(CMD, "no place for the cursor: set --state DIR, $MIDA_STATE_DIR or $HOME");
@@ -465,7 +466,6 @@ int tool_observe(mida_ctx_t *ctx, int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    double started = tool_now();
     unsigned long polls = 0;
     unsigned busy_in_a_row = 0;
     size_t total = 0;
