@@ -156,17 +156,39 @@ static uint64_t s_fnv1a(const char *s)
     return h;
 }
 
-/* The source as one text: a path that exists becomes its real path, so
- * that `--db x.db` and `--db ./x.db` share a cursor. */
+/* The source as one text, so that `--db x.db` and `--db ./x.db` share a
+ * cursor: a path whose directory exists becomes the real path of that
+ * directory plus the name.  The name itself is not resolved, so that a
+ * file that does not exist yet, or a symbolic link that rotation points
+ * elsewhere, keeps its cursor. */
 static int s_source(mida_observer_t *obs)
 {
     const char *opt = obs->adapter->source_option;
     const char *v = opt ? mida_observer_option(obs, opt) : NULL;
-    char real[PATH_MAX];
-    if (v && realpath(v, real))
-        v = real;
+    char dir[PATH_MAX], real[PATH_MAX];
+    if (v && !strstr(v, "://")) {
+        const char *slash = strrchr(v, '/');
+        const char *name = slash ? slash + 1 : v;
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - v) + (slash == v) : 1,
+                 slash ? v : ".");
+        if (*name && realpath(dir, real)) {
+            size_t n = strlen(real) + strlen(name) + 2;
+            obs->source = malloc(n);
+            if (!obs->source)
+                return MIDA_ENOMEM;
+            snprintf(obs->source, n, "%s%s%s", real, strcmp(real, "/") ? "/" : "", name);
+            return 0;
+        }
+    }
+    /* a URL: `http://h:8000` and `http://h:8000/` are one source */
     obs->source = strdup(v ? v : "");
-    return obs->source ? 0 : MIDA_ENOMEM;
+    if (!obs->source)
+        return MIDA_ENOMEM;
+    size_t n = strlen(obs->source);
+    while (n > 1 && obs->source[n - 1] == '/' && strstr(obs->source, "://") &&
+           strstr(obs->source, "://") + 3 < obs->source + n - 1)
+        obs->source[--n] = '\0';
+    return 0;
 }
 
 static int s_load_cursor(mida_observer_t *obs, char *err, size_t errlen)
@@ -408,8 +430,9 @@ void mida_observer_skip(mida_observer_t *obs, const char *where, const char *fmt
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     mida_locator_t loc = {where, -1, -1, NULL};
-    mida__log(obs->ctx, MIDA_LOG_WARN, MIDA_FROM_ADAPTER, MIDA_ERECORD, &loc, "%s: skipped %s: %s",
-              obs->adapter->name, where ? where : "an item", msg);
+    /* the handler shows where; the message says what and why */
+    mida__log(obs->ctx, MIDA_LOG_WARN, MIDA_FROM_ADAPTER, MIDA_ERECORD, &loc, "%s: skipped: %s",
+              obs->adapter->name, msg);
 }
 
 void mida_observer_log(mida_observer_t *obs, mida_log_level_t level, const char *fmt, ...)
@@ -562,12 +585,31 @@ int mida_observer_test(bool verbose)
     MIDA_CHECK(f, mida_observer_commit(obs, err, sizeof err) == 0);
     struct stat sb;
     MIDA_CHECK(f, stat(mida_observer_cursor_path(obs), &sb) == 0);
+    mida_observer_t *obs2;
     MIDA_CHECK(f, strstr(mida_observer_cursor_path(obs), "/lines-") != NULL);
+
+    /* the key of a source: its directory's real path plus its name */
+    char rel[sizeof dir + 32];
+    snprintf(rel, sizeof rel, "%s/./src", dir);
+    obs2 = mida_observer_new(NULL, &s_test_adapter, &oo, err, sizeof err);
+    mida_observer_set_option(obs2, "file", rel);
+    MIDA_CHECK(f, s_source(obs2) == 0 && strcmp(obs2->source, src) == 0);
+    mida_observer_destroy(&obs2);
+    snprintf(rel, sizeof rel, "%s/later", dir);
+    obs2 = mida_observer_new(NULL, &s_test_adapter, &oo, err, sizeof err);
+    mida_observer_set_option(obs2, "file", rel);
+    MIDA_CHECK(f, s_source(obs2) == 0 && strcmp(obs2->source, rel) == 0);
+    mida_observer_destroy(&obs2);
+
+    obs2 = mida_observer_new(NULL, &s_test_adapter, &oo, err, sizeof err);
+    mida_observer_set_option(obs2, "file", "http://h:8000//");
+    MIDA_CHECK(f, s_source(obs2) == 0 && strcmp(obs2->source, "http://h:8000") == 0);
+    mida_observer_destroy(&obs2);
 
     /* a second observer of the same source is refused while this one runs */
     s_test_sink sink2 = {0};
     mida_observer_opts_t oo2 = {state, false, NULL, s_test_sink_fn, &sink2};
-    mida_observer_t *obs2 = mida_observer_new(NULL, &s_test_adapter, &oo2, err, sizeof err);
+    obs2 = mida_observer_new(NULL, &s_test_adapter, &oo2, err, sizeof err);
     mida_observer_set_option(obs2, "file", src);
     MIDA_CHECK(f, mida_observer_start(obs2, err, sizeof err) == MIDA_EBUSY &&
                       strstr(err, "another mida observe"));

@@ -78,6 +78,18 @@ static int s_format_time(long long secs, long micros, char *out, size_t outlen)
     return (n > 0 && (size_t)n < outlen) ? 0 : MIDA_EINVAL;
 }
 
+int mida_time_from_epoch_us(long long micros, char *out, size_t outlen)
+{
+    if (!out)
+        return MIDA_EINVAL;
+    long long secs = micros / 1000000, rest = micros % 1000000;
+    if (rest < 0) {
+        rest += 1000000;
+        secs--;
+    }
+    return s_format_time(secs, (long)rest, out, outlen);
+}
+
 int mida_time_from_epoch(double seconds, char *out, size_t outlen)
 {
     if (!out || !isfinite(seconds) || seconds < -62135596800.0 || seconds > 253402300799.0)
@@ -519,6 +531,13 @@ int mida_task_test(bool verbose)
 {
     int f = 0;
     char out[40], err[256];
+    /* integer microseconds: exact, before and after the epoch */
+    MIDA_CHECK(f, mida_time_from_epoch_us(1700000000123456LL, out, sizeof out) == 0);
+    MIDA_CHECK_STR(f, out, "2023-11-14T22:13:20.123456Z");
+    MIDA_CHECK(f, mida_time_from_epoch_us(1700000000000000LL, out, sizeof out) == 0);
+    MIDA_CHECK_STR(f, out, "2023-11-14T22:13:20Z");
+    MIDA_CHECK(f, mida_time_from_epoch_us(-1, out, sizeof out) == 0);
+    MIDA_CHECK_STR(f, out, "1969-12-31T23:59:59.999999Z");
     struct {
         const char *in, *want;
     } times[] = {{"2023-05-01T12:00:00Z", "2023-05-01T12:00:00Z"},

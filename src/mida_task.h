@@ -103,5 +103,8 @@ MIDA_EXPORT int mida_status_rank(mida_status_t status);
  * MIDA_EINVAL if it is not a time. */
 MIDA_EXPORT int mida_time_normalize(const char *text, char *out, size_t outlen);
 MIDA_EXPORT int mida_time_from_epoch(double seconds, char *out, size_t outlen);
+/* The same from microseconds since the epoch, exactly (no rounding
+ * through a double): what adapters reading integer times use. */
+MIDA_EXPORT int mida_time_from_epoch_us(long long micros, char *out, size_t outlen);
 
 #endif

@@ -20,20 +20,20 @@ sqlite3 *sqlite_source_open(const char *path, unsigned busy_ms, char *err, size_
     }
     /* a URI, so that mode=ro applies; the path's own '%', '?' and '#' are
      * escaped */
-    size_t n = strlen(path);
-    char *uri = malloc(n * 3 + 32);
+    size_t n = strlen(path), cap = n * 3 + 32, at;
+    char *uri = malloc(cap);
     if (!uri) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    char *o = uri + sprintf(uri, "file:");
+    at = (size_t)snprintf(uri, cap, "file:");
     for (const char *p = path; *p; p++) {
         if (*p == '%' || *p == '?' || *p == '#')
-            o += sprintf(o, "%%%02X", (unsigned char)*p);
+            at += (size_t)snprintf(uri + at, cap - at, "%%%02X", (unsigned char)*p);
         else
-            *o++ = *p;
+            uri[at++] = *p;
     }
-    strcpy(o, "?mode=ro");
+    snprintf(uri + at, cap - at, "?mode=ro");
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
     free(uri);

@@ -1,9 +1,9 @@
 #!/bin/bash
-# Runs every example command of the README, docs/*.md and docs/adapters/*.md: the lines of
-# ```console blocks that start with "$ ".  They run in order, per file, in a
-# scratch directory that sees the repository's examples/ and queries/, the
-# build's mida as build/mida and the shared fixtures as ../shared (as in a
-# checkout beside ../shared); each must exit 0.
+# Runs every example command of the README, docs/*.md and docs/adapters/*.md:
+# the lines of ```console blocks that start with "$ ".  They run in order, per
+# file, in a scratch directory that sees the repository's examples/, queries/
+# and adapters/, the build's mida as build/mida and the shared fixtures as
+# ../shared (as in a checkout beside ../shared); each must exit 0.
 set -u
 : "${MIDA_BIN:?}" "${MIDA_SOURCE_DIR:?}"
 tmp=$(mktemp -d)
@@ -15,6 +15,7 @@ for doc in "$MIDA_SOURCE_DIR/README.md" "$MIDA_SOURCE_DIR"/docs/*.md "$MIDA_SOUR
     mkdir -p "$work/build"
     ln -s "$MIDA_SOURCE_DIR/examples" "$work/examples"
     ln -s "$MIDA_SOURCE_DIR/queries" "$work/queries"
+    ln -s "$MIDA_SOURCE_DIR/adapters" "$work/adapters"
     ln -s "$MIDA_BIN" "$work/build/mida"
     # the commands of ```console blocks
     mapfile -t cmds < <(awk '/^```console/{on=1; next} /^```/{on=0} on && /^\$ /{sub(/^\$ /, ""); print}' "$doc")

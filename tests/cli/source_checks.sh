@@ -7,7 +7,7 @@ set -u
 fail=0 pass=0
 hits=$(grep -nE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|strtok|gets)[[:space:]]*\(' \
         "$MIDA_SOURCE_DIR"/src/*.c "$MIDA_SOURCE_DIR"/src/*.h "$MIDA_SOURCE_DIR"/src/tool/*.c \
-        "$MIDA_SOURCE_DIR"/tests/unit/*.c 2>/dev/null)
+        "$MIDA_SOURCE_DIR"/tests/unit/*.c "$MIDA_SOURCE_DIR"/adapters/*/*.[ch] 2>/dev/null)
 if [ -n "$hits" ]; then
     echo "FAIL banned functions:"; echo "$hits"; fail=$((fail+1))
 else

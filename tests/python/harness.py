@@ -39,6 +39,23 @@ def libmida_skip_reason(lib, need_emitter=True):
     return None
 
 
+# The prefixes store_select puts before every query.
+SPARQL_PREFIXES = """PREFIX mida: <https://w3id.org/mida/ns#>
+PREFIX prov: <http://www.w3.org/ns/prov#>
+PREFIX provone: <http://purl.dataone.org/provone/2015/01/15/ontology#>
+PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+"""
+
+
+def read_jsonl(path):
+    """The JSON objects of a JSON-lines file; [] when it does not exist."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def readme_example(path):
     """The first ```python block of a Markdown file, or None."""
     with open(path) as f:
@@ -159,6 +176,21 @@ class Harness:
         with urllib.request.urlopen(req, timeout=timeout * self.mult) as r:
             doc = json.load(r)
         return [{k: v["value"] for k, v in b.items()} for b in doc["results"]["bindings"]]
+
+    def store_select(self, store, query):
+        """The rows of a SELECT asked of the store in directory `store` with
+        `mida sparql` (SPARQL_PREFIXES declared), each a dict of variable ->
+        value text.  Raises when mida sparql fails."""
+        p = self.mida_run("sparql", "--store", store, "--results", "json", SPARQL_PREFIXES + query)
+        if p.returncode != 0:
+            raise RuntimeError("mida sparql failed: " + p.stderr)
+        doc = json.loads(p.stdout)
+        return [{k: v["value"] for k, v in b.items()} for b in doc["results"]["bindings"]]
+
+    def store_one(self, store, query):
+        """The single value a SELECT answers (one row, one variable), else None."""
+        rows = self.store_select(store, query)
+        return list(rows[0].values())[0] if len(rows) == 1 and rows[0] else None
 
     def mida_run(self, *args, timeout=300):
         return subprocess.run([self.mida, *args], capture_output=True, text=True, env=self.env,
