@@ -686,6 +686,25 @@ static void s_set_status(json_t *rec, const seen_t *s, bool task_level)
 
 /* ---- records ------------------------------------------------------------- */
 
+/* Steps *st (Q_TASK) to the row of (run, task).  0 with *skip set when the
+ * task row is not there (yet); a code when the database fails. */
+static int s_step_task(parsl_t *p, const char *run, const char *task, sqlite3_stmt **st,
+                       bool *skip, char *err, size_t errlen)
+{
+    int rc = s_stmt(p, Q_TASK, st, err, errlen);
+    if (rc)
+        return rc;
+    s_bind_key(*st, run, task, NULL);
+    rc = sqlite3_step(*st);
+    if (rc == SQLITE_DONE) {
+        *skip = true;
+        return 0;
+    }
+    if (rc != SQLITE_ROW)
+        return s_sql_fail(p, rc, "reading a task", err, errlen);
+    return 0;
+}
+
 /* The task record of a try, or NULL with *skip set when its task is not in
  * the task table.  *settled is false when the try row is missing or behind
  * the try's states (the DatabaseManager commits it after the status rows):
@@ -702,20 +721,8 @@ static int s_try_record(parsl_t *p, const char *run, const char *task, const cha
     json_t *meta = json_object();
 
     /* the task: its function is what the try ran */
-    if ((rc = s_stmt(p, Q_TASK, &st, err, errlen)))
+    if ((rc = s_step_task(p, run, task, &st, skip, err, errlen)) || *skip)
         goto done;
-    s_bind_key(st, run, task, NULL);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        *skip = true;
-        rc = 0;
-        goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = s_sql_fail(p, rc, "reading a task", err, errlen);
-        goto done;
-    }
-    rc = 0;
     size_t nt = strlen(task), ny = strlen(try_id);
     char *id = malloc(nt + ny + 2); /* "<task>.<try>" */
     if (!id) {
@@ -891,20 +898,8 @@ static int s_task_record(parsl_t *p, const char *run, const char *task, json_t *
     }
     sqlite3_reset(st);
 
-    if ((rc = s_stmt(p, Q_TASK, &st, err, errlen)))
+    if ((rc = s_step_task(p, run, task, &st, skip, err, errlen)) || *skip)
         goto done;
-    s_bind_key(st, run, task, NULL);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        *skip = true;
-        rc = 0;
-        goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = s_sql_fail(p, rc, "reading a task", err, errlen);
-        goto done;
-    }
-    rc = 0;
     json_object_set_new(rec, "task_id", json_string(task));
     json_object_set_new(rec, "workflow_id", json_string(run));
     s_set_str(rec, "activity_id", sqlite_source_text(st, "task_func_name"));
