@@ -14,7 +14,8 @@ static const char *const s_functional[] = {
     MIDA_("status"), MIDA_("telemetryAtStart"), MIDA_("telemetryAtEnd"),
     MIDA_("campaignId"), MIDA_("workflowId"), MIDA_("workflowName"), MIDA_("taskId"),
     MIDA_("activityId"), MIDA_("nativeStatus"), MIDA_("submittedAtTime"), MIDA_("hostname"),
-    MIDA_("adapterId"), MIDA_("environmentId"), MIDA_("exitCode"), MIDA_("stdout"),
+    MIDA_("adapterId"), MIDA_("environmentId"), MIDA_("ranOnHost"), MIDA_("ranInEnvironment"),
+    MIDA_("exitCode"), MIDA_("stdout"),
     MIDA_("stderr"), MIDA_("customMetadata"), MIDA_("sizeBytes"), MIDA_("dataType"),
     MIDA_("version"), MIDA_("statusRank"), MIDA_("capturedAtTime"), MIDA_("cpuPercent"),
     MIDA_("cpuUserSeconds"), MIDA_("cpuSystemSeconds"), MIDA_("memoryUsedBytes"),
@@ -98,6 +99,14 @@ static int s_scan_values(void *ud, const mida_term_t *s, const mida_term_t *p, c
 }
 
 /* Removes every (s p x) with x != keep. */
+/* Functional refinements of prov:wasAssociatedWith: the mapper writes the
+ * plain association beside them, and it goes when its refinement is
+ * replaced (a task first reported on one environment, then on another). */
+static bool s_refines_association(const char *p)
+{
+    return !strcmp(p, MIDA_("ranOnHost")) || !strcmp(p, MIDA_("ranInEnvironment"));
+}
+
 static long s_remove_others(mida_store_t *st, const mida_quad_t *q)
 {
     mida_quads_t *found = mida_quads_new();
@@ -110,6 +119,11 @@ static long s_remove_others(mida_store_t *st, const mida_quad_t *q)
         if (mida_term_equal(&x->o, &q->o))
             continue;
         long n = mida_store_remove(st, &x->s, &x->p, &x->o);
+        if (n >= 0 && s_refines_association(x->p.value)) {
+            mida_term_t assoc = {MIDA_TERM_IRI, PROV_("wasAssociatedWith"), NULL, NULL};
+            long m = mida_store_remove(st, &x->s, &assoc, &x->o);
+            n = m < 0 ? m : n;
+        }
         if (n < 0)
             rc = (int)n;
         else

@@ -506,6 +506,31 @@ static void s_agents(M *m)
         s_lit(m, u, RDFS_LABEL, t->user, NULL);
         s_iri(m, act, PROV_("wasAssociatedWith"), u);
     }
+    /* where it ran, as agents too: the host, and the environment the
+     * adapter names (a Dask worker, a RADICAL pilot, a Parsl executor
+     * block, a batch job), so that "what ran on X" is one pattern.  The
+     * functional mida:ranOnHost / mida:ranInEnvironment carry the current
+     * one: when a later record names another, the linker replaces them and
+     * drops the plain association with the old agent. */
+    if (t->hostname) {
+        s_mint(m, &m->tmp, "agent", "host", t->hostname, NULL, NULL);
+        const char *h = mida_buf_str(&m->tmp);
+        s_type(m, h, MIDA_("Host"));
+        s_type(m, h, PROV_("Agent"));
+        s_lit(m, h, RDFS_LABEL, t->hostname, NULL);
+        s_iri(m, act, MIDA_("ranOnHost"), h);
+        s_iri(m, act, PROV_("wasAssociatedWith"), h);
+    }
+    if (t->environment_id) {
+        s_mint(m, &m->tmp, "agent", "environment", t->environment_id, NULL, NULL);
+        const char *e = mida_buf_str(&m->tmp);
+        s_type(m, e, MIDA_("ExecutionEnvironment"));
+        s_type(m, e, PROV_("SoftwareAgent"));
+        s_type(m, e, PROV_("Agent"));
+        s_lit(m, e, RDFS_LABEL, t->environment_id, NULL);
+        s_iri(m, act, MIDA_("ranInEnvironment"), e);
+        s_iri(m, act, PROV_("wasAssociatedWith"), e);
+    }
     mida_buf_reset(&m->prog);
     if (t->activity_id) {
         s_mint(m, &m->prog, "program", t->activity_id, NULL, NULL, NULL);
