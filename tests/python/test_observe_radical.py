@@ -190,6 +190,13 @@ def full_pass():
     H.check(all(r["env"] == "pilot.0000" and r["host"] == "mosto" for r in rows),
             "every task ran on pilot.0000 (environment) on host mosto",
             {(r["env"], r["host"]) for r in rows})
+    agents = select(store, """SELECT ?id ?pilot ?host WHERE {
+        ?t mida:taskId ?id ; prov:wasAssociatedWith ?p , ?h .
+        ?p a mida:ExecutionEnvironment , prov:SoftwareAgent ; rdfs:label ?pilot .
+        ?h a mida:Host ; rdfs:label ?host }""")
+    H.check(len(agents) == 16 and {(r["pilot"], r["host"]) for r in agents} == {("pilot.0000", "mosto")},
+            "the pilot and the host are agents every task was associated with",
+            [(r["id"], r["pilot"], r["host"]) for r in agents][:3])
     off = OFFSETS[HOST]
     for uid in ("task.000000", "task.000011"):
         exp = {"sub": iso(first_time(uid, "advance", "NEW") + off),
