@@ -25,11 +25,12 @@
  *
  * Records carry fields the store keeps one value of (custom_metadata, times,
  * hostname): every emission of a task must carry everything known about it,
- * also after a restart.  So the cursor is not only file offsets but the
- * whole folded state, one JSON object:
+ * also after a restart.  So the adapter folds the events into one summary
+ * per task, per pilot and for the session, kept in memory (st->cur):
  *
- *   {"v": 1,
- *    "files":   {KEY: {"dev","ino","off","line", "host"?, "rhost"?, "cols"?}},
+ *   {"v": 2,
+ *    "files":   {KEY: {"dev","ino","off", "skip"?, "rhost"?,
+ *                      "line", "host"?, "cols"?}},
  *    "hosts":   {"host:ip": NTP offset in ns},
  *    "dirs":    {logical dir: "host:ip" of its first synced profile},
  *    "json":    {name: {"dev","ino","size","mtime"}},
@@ -38,6 +39,19 @@
  *    "pilots":  {uid: {"st": {STATE: ns}, "ev": {event: ns}, "host"?, "shost"?, "d"?}},
  *    "tasks":   {uid: {"st": {STATE: ns}, "ev": {event: ns}, "p"?, "js"?,
  *                      "sb"?, "nodes"?, "hn"?}}}
+ *
+ * The cursor is only what it takes to resume (some 120 bytes a file,
+ * whatever the number of tasks): "v", "files" without "line", "host" and
+ * "cols" (its line count, its own sync_abs host and its header: counted
+ * and read again from its start),
+ * "hosts", "dirs" and "json" (the offsets and hosts fixed so far, so that
+ * times never shift).  The summaries are rebuilt at the first poll (and
+ * after a failed one) by reading every file of the cursor again from its
+ * start up to its saved offset, and each session document whose signature
+ * is the saved one, emitting nothing (s_rebuild): folding is order-free,
+ * so they come out as they were, and the tasks that new lines change are
+ * then sent with everything folded, old and new.  A v1 cursor (which also
+ * held the summaries) reads the same way, its summaries ignored.
  *
  * KEY is "s:" + the path under the session directory, or "x:" + the path
  * under --sandbox.  Times are integers, ns since the epoch, already corrected
@@ -58,7 +72,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_CURSOR_VERSION 1
+#define S_CURSOR_VERSION 2
 /* Directory levels read under a root: the root, pilot.NNNN/ and its
  * task.NNNNNN/ sandboxes; what tasks write below that (user data, maybe
  * big trees) is never walked. */
@@ -369,7 +383,10 @@ typedef struct {
     char *sid_user;
     bool host_clock;    /* --host-clock: no NTP offsets */
     bool session_sent;  /* the workflow record went out in this process */
-    json_t *cur;        /* the folded state = the cursor */
+    json_t *cur;        /* the folded state; the cursor is a part of it */
+    bool built;         /* the summaries are rebuilt from the saved cursor */
+    bool quiet;         /* rebuilding: no skips, no messages */
+    bool rewrite;       /* the saved cursor is an older version's: replace it */
     /* per poll */
     s_pfile *files;
     size_t n_files, cap_files;
@@ -435,29 +452,79 @@ static void s_close(void *state)
     free(st);
 }
 
-/* A fresh state, or the one in the saved cursor. */
+/* What a file's cursor entry keeps: the rest ("line", "host", "cols") is
+ * read again from the file's start. */
+static const char *const s_file_keys[] = {"dev", "ino", "off", "skip", "rhost", NULL};
+
+/* A copy of the parts of `from` that the cursor holds: the files, with
+ * only s_file_keys, the host offsets, the directories' hosts, the session
+ * documents' signatures.  NULL when out of memory. */
+static json_t *s_cursor_part(json_t *from)
+{
+    json_t *out = json_pack("{s:i}", "v", S_CURSOR_VERSION);
+    json_t *files = json_object();
+    if (!out || !files) {
+        json_decref(out);
+        json_decref(files);
+        return NULL;
+    }
+    json_object_set_new(out, "files", files);
+    const char *key;
+    json_t *ent;
+    json_object_foreach(json_object_get(from, "files"), key, ent)
+    {
+        int64_t off;
+        if (!s_has_int(ent, "dev", NULL) || !s_has_int(ent, "ino", NULL) ||
+            !s_has_int(ent, "off", &off) || off < 0)
+            continue;
+        json_t *e = json_object();
+        for (const char *const *k = s_file_keys; e && *k; k++) {
+            json_t *v = json_object_get(ent, *k);
+            if (v)
+                json_object_set(e, *k, v);
+        }
+        if (!e || json_object_set_new(files, key, e)) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    static const char *parts[] = {"hosts", "dirs", "json"};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        json_t *v = json_object_get(from, parts[i]);
+        json_t *c = json_is_object(v) ? json_deep_copy(v) : json_object();
+        if (!c || json_object_set_new(out, parts[i], c)) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* The state to rebuild from the saved cursor (its files, hosts, dirs and
+ * documents; no summaries yet), or a fresh one. */
 static json_t *s_load_cursor(mida_observer_t *obs)
 {
     const char *text = mida_observer_cursor(obs);
-    json_t *cur = NULL;
+    json_t *saved = NULL, *cur = NULL;
     if (text) {
         json_error_t jerr;
-        cur = json_loads(text, 0, &jerr);
-        json_t *v = json_object_get(cur, "v");
-        if (!json_is_object(cur) || !json_is_integer(v) ||
-            json_integer_value(v) != S_CURSOR_VERSION) {
+        saved = json_loads(text, 0, &jerr);
+        json_t *v = json_object_get(saved, "v");
+        /* v1 also held the summaries: they are rebuilt instead */
+        if (!json_is_object(saved) || !json_is_integer(v) ||
+            (json_integer_value(v) != S_CURSOR_VERSION && json_integer_value(v) != 1)) {
             mida_observer_log(obs, MIDA_LOG_WARN,
                               "the saved cursor is not one this version wrote: starting from "
                               "the beginning (records already sent are sent again)");
-            json_decref(cur);
-            cur = NULL;
+            json_decref(saved);
+            saved = NULL;
         }
     }
-    if (!cur)
-        cur = json_pack("{s:i}", "v", S_CURSOR_VERSION);
+    cur = s_cursor_part(saved);
+    json_decref(saved);
     if (!cur)
         return NULL;
-    static const char *parts[] = {"files", "hosts", "dirs", "json", "session", "pilots", "tasks"};
+    static const char *parts[] = {"session", "pilots", "tasks"};
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
         s_child(cur, parts[i]);
     return cur;
@@ -555,6 +622,9 @@ static int s_init(mida_observer_t *obs, void **state, char *err, size_t errlen)
         st->n_roots = 2;
     }
     st->cur = s_load_cursor(obs);
+    /* a v1 cursor (which held the summaries too) is replaced by the short
+     * one at the first poll */
+    st->rewrite = mida_observer_cursor(obs) && !strstr(mida_observer_cursor(obs), "\"v\":2");
     if (!st->sid || !st->roots[0].dir || !st->roots[0].prefix || !st->cur ||
         (st->n_roots == 2 && (!st->roots[1].dir || !st->roots[1].prefix))) {
         s_close(st);
@@ -878,15 +948,21 @@ static int s_line(s_state *st, size_t fi, json_t *ent, const s_layout *lay, cons
     }
     char where[600];
     if (n < lay->n || lay->time < 0 || lay->event < 0) {
-        snprintf(where, sizeof where, "%s:%" PRId64, f->path, lineno);
-        mida_observer_skip(st->obs, where, "%d comma-separated fields, expected %d", n, lay->n);
+        if (!st->quiet) {
+            snprintf(where, sizeof where, "%s:%" PRId64, f->path, lineno);
+            mida_observer_skip(st->obs, where, "%d comma-separated fields, expected %d", n,
+                               lay->n);
+        }
         return 0;
     }
     int64_t t;
     if (s_parse_ns(field[lay->time], flen[lay->time], &t)) {
-        snprintf(where, sizeof where, "%s:%" PRId64, f->path, lineno);
-        mida_observer_skip(st->obs, where, "time '%.*s' is not a number of seconds",
-                           (int)(flen[lay->time] > 40 ? 40 : flen[lay->time]), field[lay->time]);
+        if (!st->quiet) {
+            snprintf(where, sizeof where, "%s:%" PRId64, f->path, lineno);
+            mida_observer_skip(st->obs, where, "time '%.*s' is not a number of seconds",
+                               (int)(flen[lay->time] > 40 ? 40 : flen[lay->time]),
+                               field[lay->time]);
+        }
         return 0;
     }
 #define FIELD_IS(i, s) ((i) >= 0 && flen[i] == strlen(s) && !memcmp(field[i], s, flen[i]))
@@ -928,14 +1004,25 @@ static int s_line(s_state *st, size_t fi, json_t *ent, const s_layout *lay, cons
 
 /* Reads what is new in file `fi`: complete lines only (a partial last line
  * waits for its newline); a file that shrank or is another file (inode) is
- * read again from its start. */
-static int s_read_file(s_state *st, size_t fi)
+ * read again from its start.
+ *
+ * Rebuilding (`replay`): reads the file from its start up to the offset
+ * its cursor entry holds, so that its events fold again, and leaves the
+ * entry as it was; a file that is no longer the one of the entry (inode,
+ * shorter) is left to the poll that follows, which reads it from 0. */
+static int s_read_file(s_state *st, size_t fi, bool replay)
 {
     s_pfile *f = &st->files[fi];
     json_t *files = json_object_get(st->cur, "files");
+    json_t *ent = json_object_get(files, f->key);
+    int64_t dev = 0, ino = 0, off = 0, line = 0, limit = -1;
+    if (replay && (!ent || !s_has_int(ent, "off", &limit) || limit <= 0))
+        return 0;
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        mida_observer_log(st->obs, MIDA_LOG_WARN, "cannot open %s: %s", f->path, strerror(errno));
+        if (!replay)
+            mida_observer_log(st->obs, MIDA_LOG_WARN, "cannot open %s: %s", f->path,
+                              strerror(errno));
         return 0;
     }
     struct stat sb;
@@ -943,11 +1030,16 @@ static int s_read_file(s_state *st, size_t fi)
         close(fd);
         return 0;
     }
-    json_t *ent = json_object_get(files, f->key);
-    int64_t dev = 0, ino = 0, off = 0, line = 0;
-    if (ent && s_has_int(ent, "dev", &dev) && s_has_int(ent, "ino", &ino) &&
-        dev == (int64_t)sb.st_dev && ino == (int64_t)sb.st_ino && s_has_int(ent, "off", &off) &&
-        off <= (int64_t)sb.st_size) {
+    bool same = ent && s_has_int(ent, "dev", &dev) && s_has_int(ent, "ino", &ino) &&
+                dev == (int64_t)sb.st_dev && ino == (int64_t)sb.st_ino &&
+                s_has_int(ent, "off", &off) && off <= (int64_t)sb.st_size;
+    if (replay) {
+        if (!same) {
+            close(fd);
+            return 0;
+        }
+        off = line = 0;
+    } else if (same) {
         s_has_int(ent, "line", &line);
     } else {
         if (ent)
@@ -962,7 +1054,8 @@ static int s_read_file(s_state *st, size_t fi)
         off = line = 0;
         st->dirty = true;
     }
-    if (off == (int64_t)sb.st_size) {
+    int64_t end = replay ? limit : (int64_t)sb.st_size;
+    if (off == end) {
         close(fd);
         return 0;
     }
@@ -980,15 +1073,22 @@ static int s_read_file(s_state *st, size_t fi)
     size_t have = 0;            /* bytes in buf: the start of an unfinished line + new */
     /* the line being read passed S_MAX_LINE: its head is dropped, up to its
      * newline (maybe only written after this poll: kept in the cursor) */
-    bool overlong = json_is_true(json_object_get(ent, "skip"));
+    bool overlong = !replay && json_is_true(json_object_get(ent, "skip"));
     int64_t consumed = off;     /* file offset just after the last complete line */
+    int64_t pos = off;          /* file offset read up to */
     int rc = 0;
     for (;;) {
-        ssize_t got = read(fd, buf + have, S_CHUNK);
+        size_t want = S_CHUNK;
+        if (replay && (int64_t)want > limit - pos)
+            want = (size_t)(limit - pos);
+        if (!want)
+            break;
+        ssize_t got = read(fd, buf + have, want);
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0)
             break;
+        pos += got;
         size_t total = have + (size_t)got, start = 0;
         for (;;) {
             char *nl = memchr(buf + start, '\n', total - start);
@@ -997,9 +1097,11 @@ static int s_read_file(s_state *st, size_t fi)
             size_t len = (size_t)(nl - (buf + start));
             line++;
             if (overlong) {
-                char where[600];
-                snprintf(where, sizeof where, "%s:%" PRId64, f->path, line);
-                mida_observer_skip(st->obs, where, "line longer than %d bytes", S_MAX_LINE);
+                if (!st->quiet) {
+                    char where[600];
+                    snprintf(where, sizeof where, "%s:%" PRId64, f->path, line);
+                    mida_observer_skip(st->obs, where, "line longer than %d bytes", S_MAX_LINE);
+                }
                 overlong = false;
             } else {
                 int r = s_line(st, fi, ent, &lay, buf + start, len, line);
@@ -1027,7 +1129,12 @@ static int s_read_file(s_state *st, size_t fi)
     }
     free(buf);
     close(fd);
-    if (!rc && consumed != off) {
+    /* rebuilding: the entry keeps its offset and "skip" (what lies after
+     * the last newline below the offset is the head of a long line whose end
+     * the poll will skip); the lines were counted again */
+    if (!rc && replay)
+        json_object_set_new(ent, "line", json_integer((json_int_t)line));
+    if (!rc && !replay && consumed != off) {
         json_object_set_new(ent, "off", json_integer((json_int_t)consumed));
         json_object_set_new(ent, "line", json_integer((json_int_t)line));
         if (overlong)
@@ -1147,8 +1254,6 @@ static void s_fold(s_state *st)
                 st->touch_session = true;
             break;
         }
-        if (changed)
-            st->dirty = true;
     }
 }
 
@@ -1427,9 +1532,11 @@ static void s_json_task(s_state *st, json_t *task, const char *where, size_t i)
 {
     const char *uid = s_str(task, "uid");
     if (!json_is_object(task) || !uid) {
-        char w[700];
-        snprintf(w, sizeof w, "%s: task #%zu", where, i);
-        mida_observer_skip(st->obs, w, "not a task dict with a \"uid\"");
+        if (!st->quiet) {
+            char w[700];
+            snprintf(w, sizeof w, "%s: task #%zu", where, i);
+            mida_observer_skip(st->obs, w, "not a task dict with a \"uid\"");
+        }
         return;
     }
     json_t *o = s_child(json_object_get(st->cur, "tasks"), uid);
@@ -1468,16 +1575,17 @@ static void s_json_task(s_state *st, json_t *task, const char *where, size_t i)
     }
     json_decref(nodes);
     json_object_set(st->touched, uid, task);
-    st->dirty = true;
 }
 
 static void s_json_pilot(s_state *st, json_t *pilot, const char *where, size_t i)
 {
     const char *uid = s_str(pilot, "uid");
     if (!json_is_object(pilot) || !uid) {
-        char w[700];
-        snprintf(w, sizeof w, "%s: pilot #%zu", where, i);
-        mida_observer_skip(st->obs, w, "not a pilot dict with a \"uid\"");
+        if (!st->quiet) {
+            char w[700];
+            snprintf(w, sizeof w, "%s: pilot #%zu", where, i);
+            mida_observer_skip(st->obs, w, "not a pilot dict with a \"uid\"");
+        }
         return;
     }
     json_t *o = s_child(json_object_get(st->cur, "pilots"), uid);
@@ -1501,7 +1609,6 @@ static void s_json_pilot(s_state *st, json_t *pilot, const char *where, size_t i
         json_object_set_new(d, "state", json_string(s_str(pilot, "state")));
     json_object_set_new(o, "d", d);
     st->touch_session = true;
-    st->dirty = true;
 }
 
 /* The NTP offset of the client host (that of the session directory's own
@@ -1566,8 +1673,10 @@ static void s_json_doc(s_state *st, json_t *doc, const char *path)
 
 /* Reads each session document whose size, mtime or inode changed.  One
  * that is not JSON (still being written, say) is reported and read again
- * once it changes. */
-static void s_read_jsons(s_state *st)
+ * once it changes.  Rebuilding (`replay`): reads, quietly, only those whose
+ * signature is the saved one (read before the restart); the others are the
+ * poll's. */
+static void s_read_jsons(s_state *st, bool replay)
 {
     json_t *sigs = json_object_get(st->cur, "json");
     if (st->n_jsons > 1) /* (qsort wants an array, even of nothing) */
@@ -1584,15 +1693,23 @@ static void s_read_jsons(s_state *st)
                                 (json_int_t)mtime);
         if (!sig)
             continue;
-        if (json_equal(sig, json_object_get(sigs, name))) {
+        if (json_equal(sig, json_object_get(sigs, name)) != replay) {
             json_decref(sig);
             continue;
         }
-        json_object_set_new(sigs, name, sig);
-        st->dirty = true;
+        if (replay) {
+            json_decref(sig);
+        } else {
+            json_object_set_new(sigs, name, sig);
+            st->dirty = true;
+        }
         json_error_t jerr;
         json_t *doc = json_load_file(path, 0, &jerr);
         if (!json_is_object(doc)) {
+            if (st->quiet) {
+                json_decref(doc);
+                continue;
+            }
             char where[700];
             snprintf(where, sizeof where, "%s:%d", path, doc ? 1 : jerr.line);
             mida_observer_skip(st->obs, where, "%s", doc ? "not a JSON object" : jerr.text);
@@ -1795,15 +1912,57 @@ static json_t *s_session_record(s_state *st)
 /* ---- one poll --------------------------------------------------------- */
 
 /* Puts the state back to the last cursor handed to the observer: what was
- * folded after it was not all delivered. */
+ * folded after it was not all delivered.  The summaries are rebuilt from
+ * it at the next poll. */
 static void s_rollback(s_state *st)
 {
     json_t *cur = s_load_cursor(st->obs);
     if (cur) {
         json_decref(st->cur);
         st->cur = cur;
+        st->built = false;
     }
     st->session_sent = false;
+}
+
+static void s_events_reset(s_state *st)
+{
+    for (size_t i = 0; i < st->n_events; i++) {
+        free(st->events[i].uid);
+        free(st->events[i].arg);
+    }
+    st->n_events = 0;
+}
+
+/* Rebuilds the summaries of what the cursor covers (st->cur holds the
+ * saved cursor and no summaries): every file this poll found that is still
+ * the one of its entry is read from its start up to its saved offset, then
+ * the session documents read before; nothing is emitted or reported.  The
+ * poll then reads on from the saved offsets. */
+static int s_rebuild(s_state *st)
+{
+    int rc = 0;
+    st->quiet = true;
+    for (size_t i = 0; i < st->n_files && !rc; i++)
+        rc = s_read_file(st, i, true);
+    if (!rc) {
+        s_fold(st);
+        s_read_jsons(st, true);
+    }
+    st->quiet = false;
+    s_events_reset(st);
+    json_object_clear(st->touched);
+    st->touch_session = false;
+    return rc;
+}
+
+/* The cursor's text: the part of the state that resuming needs. */
+static char *s_cursor_text(s_state *st)
+{
+    json_t *part = s_cursor_part(st->cur);
+    char *text = part ? json_dumps(part, JSON_COMPACT) : NULL;
+    json_decref(part);
+    return text;
 }
 
 static int s_observe(void *state, mida_observer_t *obs, char *err, size_t errlen)
@@ -1830,8 +1989,16 @@ static int s_observe(void *state, mida_observer_t *obs, char *err, size_t errlen
      * the same whatever order readdir gave */
     if (st->n_files > 1)
         qsort(st->files, st->n_files, sizeof *st->files, s_file_cmp);
+    if (!st->built) {
+        if ((rc = s_rebuild(st))) {
+            s_rollback(st);
+            snprintf(err, errlen, "rebuilding from the cursor: %s", mida_strerror(rc));
+            return rc;
+        }
+        st->built = true;
+    }
     for (size_t i = 0; i < st->n_files && !rc; i++)
-        rc = s_read_file(st, i);
+        rc = s_read_file(st, i, false);
     /* files gone since the last poll: forget them (read again if back) */
     json_t *files = json_object_get(st->cur, "files");
     const char *key;
@@ -1851,7 +2018,7 @@ static int s_observe(void *state, mida_observer_t *obs, char *err, size_t errlen
         return rc;
     }
     s_fold(st);
-    s_read_jsons(st);
+    s_read_jsons(st, false);
 
     /* the records: the session first, then the tasks in uid order */
     size_t n = json_object_size(st->touched), k = 0;
@@ -1875,14 +2042,16 @@ static int s_observe(void *state, mida_observer_t *obs, char *err, size_t errlen
     free(uids);
     if (rc)
         goto failed;
-    if (st->dirty || !mida_observer_cursor(obs)) {
-        char *text = json_dumps(st->cur, JSON_COMPACT);
+    if (st->dirty || st->rewrite || !mida_observer_cursor(obs)) {
+        char *text = s_cursor_text(st);
         if (!text) {
             snprintf(err, errlen, "out of memory writing the cursor");
             return MIDA_ENOMEM;
         }
         rc = mida_observer_set_cursor(obs, text);
         free(text);
+        if (!rc)
+            st->rewrite = false;
     }
     return rc;
 failed:
