@@ -57,6 +57,10 @@ FAILS = 0
 PASSES = 0
 MIDA_NS = "https://w3id.org/mida/ns#"
 ALIAS = ["--alias", "/gpfs/alpine/proj=/lustre/orion/proj"]
+# The example campaign's graph (examples/campaign, with ALIAS), as `mida
+# ingest` makes it: counted by hand once, so that serve and ingest are both
+# checked against a fixed number and not only against each other.
+CAMPAIGN_TRIPLES = 1310
 
 
 def ok(msg):
@@ -142,10 +146,12 @@ def section_a():
           err)
     st = status(srv.endpoint)
     check(st is not None and st["applied"] >= 1 and st["refused"] == 0 and
-          st["store_triples"] == 1272, "A: status reports applied batches and 1272 triples", st)
+          st["store_triples"] == CAMPAIGN_TRIPLES,
+          "A: status reports applied batches and %d triples" % CAMPAIGN_TRIPLES, st)
     rc = srv.stop()
     check(rc == 0, "A: SIGTERM stops serve with exit 0", srv.log_text())
-    check("snapshot of 1272 triples" in srv.log_text(), "A: a snapshot is taken at stop")
+    check("snapshot of %d triples" % CAMPAIGN_TRIPLES in srv.log_text(),
+          "A: a snapshot is taken at stop")
     wal = os.path.join(store, "wal")
     sizes = [os.path.getsize(os.path.join(wal, f)) for f in os.listdir(wal)]
     check(sizes == [0], "A: after the snapshot the log is empty", sizes)
@@ -156,8 +162,9 @@ def section_a():
         r = subprocess.run([M, "export", "--store", s, "--format", "ntriples"],
                            capture_output=True, text=True, env=ENV, check=True)
         exports.append(sorted(r.stdout.splitlines()))
-    check(exports[0] == exports[1] and len(exports[0]) == 1272,
-          "A: the served store equals `mida ingest` of the same records (1272 triples)")
+    check(exports[0] == exports[1] and len(exports[0]) == CAMPAIGN_TRIPLES,
+          "A: the served store equals `mida ingest` of the same records (%d triples)"
+          % CAMPAIGN_TRIPLES)
 
 
 def section_b():
