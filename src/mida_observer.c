@@ -40,7 +40,8 @@ struct mida_observer {
     char cursor_path[PATH_MAX], lock_path[PATH_MAX];
     int lock_fd;
     void *state;                /* the adapter's */
-    bool started;
+    bool prepared;              /* options checked, lock taken, cursor loaded */
+    bool started;               /* the adapter's init succeeded */
     size_t poll_records;
     mida_observer_stats_t stats;
 };
@@ -228,10 +229,9 @@ static int s_load_cursor(mida_observer_t *obs, char *err, size_t errlen)
     return 0;
 }
 
-int mida_observer_start(mida_observer_t *obs, char *err, size_t errlen)
+/* Options, lock and cursor: once per observer. */
+static int s_prepare(mida_observer_t *obs, char *err, size_t errlen)
 {
-    if (!obs || obs->started)
-        return MIDA_EINVAL;
     for (size_t i = 0; i < obs->n_options; i++) {
         const mida_adapter_option_t *o = &obs->adapter->options[i];
         if (o->required && !obs->values[i]) {
@@ -277,6 +277,18 @@ int mida_observer_start(mida_observer_t *obs, char *err, size_t errlen)
         if (!obs->from_start && (rc = s_load_cursor(obs, err, errlen)) != 0)
             return rc;
     }
+    obs->prepared = true;
+    return 0;
+}
+
+int mida_observer_start(mida_observer_t *obs, char *err, size_t errlen)
+{
+    if (!obs || obs->started)
+        return MIDA_EINVAL;
+    *err = '\0';
+    int rc = obs->prepared ? 0 : s_prepare(obs, err, errlen);
+    if (rc)
+        return rc;
     rc = obs->adapter->init(obs, &obs->state, err, errlen);
     if (rc) {
         if (!*err)

@@ -52,8 +52,10 @@ typedef struct mida_adapter {
                                            * ("db"): identifies the cursor */
     const mida_adapter_option_t *options; /* ends with {NULL} */
     /* Opens the source (read-only) and reads the options and the saved
-     * cursor from `obs`.  *state is the adapter's; 0, or an error code with
-     * the reason in err (the observer stops). */
+     * cursor from `obs`.  *state is the adapter's; 0; MIDA_EAGAIN when the
+     * source is not there yet (init is called again later; close is
+     * called first); or an error code with the reason in err (the
+     * observer stops). */
     int (*init)(mida_observer_t *obs, void **state, char *err, size_t errlen);
     /* One poll: mida_observer_emit for each record, then
      * mida_observer_set_cursor.  0; MIDA_EAGAIN when the source is busy
@@ -100,7 +102,9 @@ MIDA_EXPORT int mida_observer_set_option(mida_observer_t *obs, const char *name,
                                          const char *value);
 /* Checks the required options, takes the cursor file's lock (another
  * observer of the same source is refused with MIDA_EBUSY), loads the
- * cursor and calls the adapter's init.  0, or a code with the reason. */
+ * cursor and calls the adapter's init.  0, or a code with the reason.
+ * MIDA_EAGAIN when the adapter says its source is not there yet (a
+ * database the tool has not created): call it again later. */
 MIDA_EXPORT int mida_observer_start(mida_observer_t *obs, char *err, size_t errlen);
 /* One poll.  0; MIDA_EAGAIN when the source was busy (nothing is lost:
  * try later); another code with the reason when the adapter cannot go

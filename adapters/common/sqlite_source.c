@@ -7,10 +7,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-sqlite3 *sqlite_source_open(const char *path, unsigned busy_ms, char *err, size_t errlen)
+sqlite3 *sqlite_source_open(const char *path, unsigned busy_ms, bool *missing, char *err,
+                            size_t errlen)
 {
     struct stat st;
+    *missing = false;
     if (stat(path, &st) != 0) {
+        *missing = errno == ENOENT;
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }

@@ -13,8 +13,10 @@
 #include <stddef.h>
 
 /* Opens `path` read-only with a busy timeout of `busy_ms`.  NULL with the
- * reason (naming the path) in err: missing file, not a database. */
-sqlite3 *sqlite_source_open(const char *path, unsigned busy_ms, char *err, size_t errlen);
+ * reason (naming the path) in err: missing file (then *missing is set, so
+ * that an observer can wait for the tool to create it), not a database. */
+sqlite3 *sqlite_source_open(const char *path, unsigned busy_ms, bool *missing, char *err,
+                            size_t errlen);
 bool sqlite_source_has_table(sqlite3 *db, const char *table);
 bool sqlite_source_has_column(sqlite3 *db, const char *table, const char *column);
 /* The index of the result column called `name` in `stmt`, or -1. */

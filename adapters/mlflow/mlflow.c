@@ -1827,11 +1827,12 @@ static int s_init(mida_observer_t *obs, void **state, char *err, size_t errlen)
     st->params_as_text = mida_observer_option(obs, "params-as-text") != NULL;
     st->path = strdup(db);
     st->prefix = strdup(prefix ? prefix : "mlflow");
-    st->db = sqlite_source_open(db, (unsigned)busy_ms, err, errlen);
+    bool missing;
+    st->db = sqlite_source_open(db, (unsigned)busy_ms, &missing, err, errlen);
     if (!st->path || !st->prefix)
         return snprintf(err, errlen, "out of memory"), MIDA_ENOMEM;
     if (!st->db)
-        return MIDA_EIO;
+        return missing ? MIDA_EAGAIN : MIDA_EIO;   /* MLflow creates it at its first run */
     /* relative artifact URIs are relative to where the tracking server
      * ran: by default the directory of the database */
     char real[PATH_MAX];

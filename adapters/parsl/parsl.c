@@ -1718,9 +1718,10 @@ static int parsl_init(mida_observer_t *obs, void **state, char *err, size_t errl
     if (!rc && !p->path)
         rc = MIDA_ENOMEM;
     if (!rc) {
-        p->db = sqlite_source_open(path, BUSY_MS, err, errlen);
-        if (!p->db)
-            rc = MIDA_EIO;
+        bool missing;
+        p->db = sqlite_source_open(path, BUSY_MS, &missing, err, errlen);
+        if (!p->db)   /* the monitoring hub creates it when the run starts */
+            rc = missing ? MIDA_EAGAIN : MIDA_EIO;
     }
     if (rc) {
         parsl_close(p);

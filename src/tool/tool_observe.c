@@ -449,15 +449,6 @@ int tool_observe(mida_ctx_t *ctx, int argc, char **argv)
         }
     }
 
-    if (mida_observer_start(obs, err, sizeof err)) {
-        tool_err(CMD, "%s", err);
-        rc = EXIT_FAIL;
-        goto close_sink;
-    }
-    if (!quiet && mida_observer_cursor(obs))
-        fprintf(stderr, "mida observe %s: resuming from the cursor in %s\n", ad->name,
-                mida_observer_cursor_path(obs));
-
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -465,6 +456,27 @@ int tool_observe(mida_ctx_t *ctx, int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    /* a source the tool has not created yet is waited for, except with
+     * --once, where it is an error */
+    int start_rc;
+    bool said_waiting = false;
+    while ((start_rc = mida_observer_start(obs, err, sizeof err)) == MIDA_EAGAIN && max_polls != 1 &&
+           !s_stop) {
+        if (!quiet && !said_waiting)
+            fprintf(stderr, "mida observe %s: waiting for the source (%s)\n", ad->name, err);
+        said_waiting = true;
+        s_sleep(interval);
+    }
+    if (start_rc || s_stop) {
+        if (start_rc)
+            tool_err(CMD, "%s", err);
+        rc = start_rc ? EXIT_FAIL : EXIT_OK;
+        goto close_sink;
+    }
+    if (!quiet && mida_observer_cursor(obs))
+        fprintf(stderr, "mida observe %s: resuming from the cursor in %s\n", ad->name,
+                mida_observer_cursor_path(obs));
 
     unsigned long polls = 0;
     unsigned busy_in_a_row = 0;

@@ -16,6 +16,9 @@ writes it, sending to a running `mida serve`, killed and restarted.
      skipped).
   C. Two observers of one source with one state directory: the second is
      refused, naming the source.
+  D. An observer started before the tool has created its database waits
+     for it (saying so), then reads it; with --once a missing database is
+     an error naming it.
 Needs MIDA_BIN (CTest sets it); exit 77 = skipped.
 """
 import re
@@ -30,7 +33,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Harness  # noqa: E402
+from harness import Harness, read_jsonl  # noqa: E402
 
 H = Harness("observe-live")
 SCHEMA_DB = os.path.join(H.shared, "fixtures", "mlflow", "mlflow_schema_only.db")
@@ -224,5 +227,25 @@ def section_c_one_observer_per_source():
     H.check(first.wait(30 * H.mult) == 0, "SIGINT stops the first cleanly", log_of(first))
 
 
+def section_d_waits_for_the_source():
+    db = H.path("later", "mlflow.db")
+    out = H.path("d.jsonl")
+    p = observe(db, "--jsonl", out, "--state", H.path("state-d"), "--interval", "0.2")
+    waiting = wait_for(lambda: "waiting for the source" in log_of(p), 30)
+    H.check(waiting and p.poll() is None, "an observer started before the database waits for it",
+            log_of(p))
+    os.makedirs(os.path.dirname(db))
+    shutil.copy(fresh_db("d-src.db"), db)
+    Writer(db, 3, 0).run()
+    got = wait_for(lambda: len([r for r in read_jsonl(out) if "task_id" in r]) >= 3, 30)
+    H.check(got, "once the database is there, its runs are read", log_of(p))
+    p.send_signal(signal.SIGTERM)
+    H.check(p.wait(30 * H.mult) == 0, "and it stops cleanly", log_of(p))
+    r = H.mida_run("observe", "mlflow", "--db", H.path("nowhere.db"), "--once", "--no-state",
+                   "--jsonl", "-")
+    H.check(r.returncode == 1 and "nowhere.db" in r.stderr and "No such file" in r.stderr,
+            "with --once a missing database is an error naming it", r.stderr)
+
+
 sys.exit(H.run([section_a_live_with_kill, section_b_integrator_down,
-                section_c_one_observer_per_source]))
+                section_c_one_observer_per_source, section_d_waits_for_the_source]))
