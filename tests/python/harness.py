@@ -11,16 +11,62 @@ CTest gives MIDA_BIN, MIDA_SOURCE_DIR, MIDA_SHARED_DIR; without MIDA_BIN
 the test is skipped (exit 77).  MIDA_TEST_TIMEOUT_MULTIPLIER scales every
 timeout (the sanitizer build is slower).
 """
+import glob
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
+
+
+# Where the sources and the program are, for the tests that run without a
+# Harness (they fall back to ./build/mida rather than skipping).
+SRC_DIR = os.environ.get("MIDA_SOURCE_DIR") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MIDA_PROGRAM = os.environ.get("MIDA_BIN") or os.path.join(
+    os.environ.get("MIDA_BUILD_DIR", os.path.join(SRC_DIR, "build")), "mida")
+# The example campaign, and the location alias its records are read with.
+CAMPAIGN = sorted(glob.glob(os.path.join(SRC_DIR, "examples", "campaign", "*.jsonl")))
+CAMPAIGN_ALIAS = "/gpfs/alpine/proj=/lustre/orion/proj"
+
+
+class Checker:
+    """Counts checks and prints one line each: "ok   what", or "FAIL what"
+    followed by at most 40 lines of detail."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, ok, what, detail=""):
+        if ok:
+            self.passed += 1
+            print("ok   %s" % what)
+        else:
+            self.failed += 1
+            print("FAIL %s" % what)
+            if detail:
+                for line in str(detail).rstrip("\n").split("\n")[:40]:
+                    print("     | %s" % line)
+        return ok
+
+    def note(self, text):
+        print("note %s" % text)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def libmida_skip_reason(lib, need_emitter=True):

@@ -38,7 +38,7 @@ import time
 import ctypes
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import libmida_skip_reason  # noqa: E402
+from harness import Checker, free_port, libmida_skip_reason, read_jsonl  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("MIDA_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
@@ -173,27 +173,6 @@ print(json.dumps(out), flush=True)
 """
 
 
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        if ok:
-            self.passed += 1
-            print("ok   %s" % what)
-        else:
-            self.failed += 1
-            print("FAIL %s" % what)
-            if detail:
-                for line in str(detail).rstrip("\n").split("\n")[:40]:
-                    print("     | %s" % line)
-        return ok
-
-    def note(self, text):
-        print("note %s" % text)
-
-
 def run_python(code, env_extra, timeout=TIMEOUT):
     env = dict(os.environ)
     env.update({"ADAPTER": ADAPTER, "MIDA_LIB": LIB})
@@ -205,26 +184,11 @@ def run_python(code, env_extra, timeout=TIMEOUT):
         time.monotonic() - start
 
 
-def read_records(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def by_task(records):
     out = {}
     for r in records:
         out.setdefault((r["workflow_id"], r.get("task_id")), []).append(r)
     return out
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---------------------------------------------------------------------------
@@ -325,7 +289,7 @@ def check_records(chk, tmp):
               "the program's own exceptions propagate (decorator and with-block)", got)
     chk.check(err.strip() == "", "nothing on stderr", err)
 
-    recs = read_records(f1)
+    recs = read_jsonl(f1)
     tasks = by_task(recs)
     acq = [v for k, v in tasks.items() if k[1] and k[1].startswith("acquire-")]
     if not chk.check(len(acq) == 1 and len(acq[0]) == 2, "one acquire task, two records",

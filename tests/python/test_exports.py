@@ -33,7 +33,6 @@ Prints one line per check and "N passed, N failed"; exit 1 on a failure,
 77 (skip) when rdflib is missing.  Needs MIDA_BIN and MIDA_SOURCE_DIR.
 """
 
-import glob
 import io
 import json
 import os
@@ -55,14 +54,13 @@ except ImportError:  # pragma: no cover - depends on the machine
 # Compare terms exactly as written: no rewriting of lexical forms.
 rdflib.NORMALIZE_LITERALS = False
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.environ.get("MIDA_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
-MIDA = os.environ.get("MIDA_BIN") or os.path.join(
-    os.environ.get("MIDA_BUILD_DIR", os.path.join(SRC, "build")), "mida")
-CAMPAIGN = sorted(glob.glob(os.path.join(SRC, "examples", "campaign", "*.jsonl")))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Checker, CAMPAIGN, CAMPAIGN_ALIAS, MIDA_PROGRAM, SRC_DIR  # noqa: E402
+
+SRC, MIDA = SRC_DIR, MIDA_PROGRAM
 LINEAGE = os.path.join(SRC, "queries", "lineage-metrics-to-acquisition.rq")
 BASE = "http://example.org/exports"
-ALIAS = "/gpfs/alpine/proj=/lustre/orion/proj"
+ALIAS = CAMPAIGN_ALIAS
 TIMEOUT = 120 * float(os.environ.get("MIDA_TEST_TIMEOUT_MULTIPLIER", "1"))
 
 PROV = rdflib.Namespace("http://www.w3.org/ns/prov#")
@@ -80,27 +78,6 @@ FORMATS = {
 }
 # stands for the default graph while parsing quads
 DEFAULT_GRAPH = "urn:x-mida-test:default-graph"
-
-
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        if ok:
-            self.passed += 1
-            print("ok   %s" % what)
-        else:
-            self.failed += 1
-            print("FAIL %s" % what)
-            if detail:
-                for line in str(detail).rstrip("\n").split("\n"):
-                    print("     | %s" % line)
-        return ok
-
-    def note(self, text):
-        print("note %s" % text)
 
 
 def mida(*args, check_rc=None):

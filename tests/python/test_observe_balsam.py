@@ -35,7 +35,6 @@ import http.server
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -44,7 +43,7 @@ import urllib.parse
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Harness, read_jsonl  # noqa: E402
+from harness import Harness, free_port, read_jsonl  # noqa: E402
 
 H = Harness("observe-balsam")
 FIXTURE = os.path.join(H.shared, "fixtures", "balsam", "SYNTHETIC_api_examples.json")
@@ -525,14 +524,6 @@ SELECT ?n ?v WHERE { ?t mida:taskId "103" . { ?t prov:used ?e } UNION { ?e prov:
 
 
 # ---- 4. failures -------------------------------------------------------------------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def section_auth():
     srv = FakeBalsam(JOBS, EVENTS)

@@ -52,14 +52,13 @@ except ImportError:  # pragma: no cover - depends on the machine
 # Keep literals as written (no rewriting of lexical forms).
 rdflib.NORMALIZE_LITERALS = False
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.environ.get("MIDA_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
-MIDA = os.environ.get("MIDA_BIN") or os.path.join(
-    os.environ.get("MIDA_BUILD_DIR", os.path.join(SRC, "build")), "mida")
-CAMPAIGN = sorted(glob.glob(os.path.join(SRC, "examples", "campaign", "*.jsonl")))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Checker, CAMPAIGN, CAMPAIGN_ALIAS, MIDA_PROGRAM, SRC_DIR  # noqa: E402
+
+SRC, MIDA = SRC_DIR, MIDA_PROGRAM
 QUERIES = sorted(glob.glob(os.path.join(SRC, "queries", "*.rq")))
 BASE = "http://example.org/queries"
-ALIAS = "/gpfs/alpine/proj=/lustre/orion/proj"
+ALIAS = CAMPAIGN_ALIAS
 TIMEOUT = 120 * float(os.environ.get("MIDA_TEST_TIMEOUT_MULTIPLIER", "1"))
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -209,23 +208,6 @@ VARIANT_ROWS = {
 
 
 # ---- running and comparing ------------------------------------------------
-
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        if ok:
-            self.passed += 1
-            print("ok   %s" % what)
-        else:
-            self.failed += 1
-            print("FAIL %s" % what)
-            for line in str(detail).rstrip("\n").split("\n") if detail else []:
-                print("     | %s" % line)
-        return ok
-
 
 def mida(*args):
     p = subprocess.run([MIDA] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -32,7 +32,6 @@ Prints one line per check and "N passed, N failed"; exit 1 on a failure,
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -42,7 +41,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Harness  # noqa: E402
+from harness import Harness, free_port  # noqa: E402
 
 try:
     import rdflib
@@ -283,14 +282,6 @@ def canon(g):
 
 def same_graph(a, b):
     return len(a) > 0 and canon(a) == canon(b)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- setup ------------------------------------------------------------------
