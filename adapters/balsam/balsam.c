@@ -615,18 +615,26 @@ static bool s_event_seen(const s_state *st, int64_t id)
     return false;
 }
 
+/* Reads item `index` of an /events/ page into *ev; false (the item is
+ * skipped and reported) when it is not a Balsam event. */
+static bool s_page_event(s_poll *p, json_t *item, size_t index, s_event *ev)
+{
+    char why[128], where[64];
+    if (s_event_read(item, ev, why, sizeof why))
+        return true;
+    snprintf(where, sizeof where, "/events/ result %zu", index);
+    s_skip_event(p, item, where, why);
+    return false;
+}
+
 static int s_events_page(s_poll *p, json_t *results, size_t offset)
 {
     size_t i;
     json_t *item;
     json_array_foreach(results, i, item) {
         s_event ev;
-        char why[128], where[64];
-        if (!s_event_read(item, &ev, why, sizeof why)) {
-            snprintf(where, sizeof where, "/events/ result %zu", offset + i);
-            s_skip_event(p, item, where, why);
+        if (!s_page_event(p, item, offset + i, &ev))
             continue;
-        }
         if (p->first_events) {
             /* newest first: stop below the window of the newest event */
             if (!p->have_first_ts) {
@@ -747,12 +755,8 @@ static int s_history_page(s_poll *p, json_t *results, size_t offset)
     json_t *item;
     json_array_foreach(results, i, item) {
         s_event ev;
-        char why[128], where[64];
-        if (!s_event_read(item, &ev, why, sizeof why)) {
-            snprintf(where, sizeof where, "/events/ result %zu", offset + i);
-            s_skip_event(p, item, where, why);
+        if (!s_page_event(p, item, offset + i, &ev))
             continue;
-        }
         char key[24];
         snprintf(key, sizeof key, "%" PRId64, ev.job_id);
         json_t *arr = json_object_get(p->into, key);
