@@ -35,6 +35,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "mida.h"
+#include "common/zone.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -71,14 +72,11 @@ typedef enum {
 static const char *const s_conv_names[] = {"str",  "int", "float", "number", "bool",
                                            "json", "list", "kv",   "upper",  "lower"};
 
-typedef enum { TZ_LOCAL, TZ_UTC, TZ_OFFSET } lf_tz_t;
-
 typedef struct lf_time {
     char *group;       /* the prefix group holding the time; NULL: records have no time */
     char *format;      /* "epoch", or strftime-like directives (%Y %m %d %H %M %S %f %z %b) */
     bool epoch;
-    lf_tz_t tz;        /* for times written without a zone */
-    long tz_off;       /* seconds east of UTC, with TZ_OFFSET */
+    zone_t tz;         /* for times written without a zone */
 } lf_time_t;
 
 typedef struct lf_rule {
@@ -210,37 +208,6 @@ static json_t *s_json_text(const char *s, size_t n)
 
 /* ---- time ------------------------------------------------------------------------ */
 
-static int s_parse_tz(const char *s, lf_tz_t *tz, long *off)
-{
-    if (!strcasecmp(s, "local")) {
-        *tz = TZ_LOCAL;
-        return 0;
-    }
-    if (!strcasecmp(s, "UTC") || !strcasecmp(s, "Z") || !strcasecmp(s, "GMT")) {
-        *tz = TZ_UTC;
-        return 0;
-    }
-    int sign = s[0] == '+' ? 1 : s[0] == '-' ? -1 : 0;
-    if (!sign)
-        return MIDA_EINVAL;
-    const char *p = s + 1;
-    if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
-        return MIDA_EINVAL;
-    int h = (p[0] - '0') * 10 + (p[1] - '0'), m = 0;
-    p += 2;
-    if (*p == ':')
-        p++;
-    if (*p) {
-        if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || p[2])
-            return MIDA_EINVAL;
-        m = (p[0] - '0') * 10 + (p[1] - '0');
-    }
-    if (h > 23 || m > 59)
-        return MIDA_EINVAL;
-    *tz = TZ_OFFSET;
-    *off = sign * (h * 3600L + m * 60L);
-    return 0;
-}
 
 /* Checks a time format: the directives it may use. */
 static int s_check_time_format(const char *fmt, char *why, size_t whylen)
@@ -385,9 +352,10 @@ static int s_parse_time(const lf_time_t *tf, const char *s, size_t n, long long 
             size_t k = 0;
             while (p < end && k < 6 && (isdigit((unsigned char)*p) || *p == ':' || (!k && (*p == '+' || *p == '-'))))
                 z[k++] = *p++;
-            lf_tz_t t;
-            if (s_parse_tz(z, &t, &zoff) || t != TZ_OFFSET)
+            zone_t zz;
+            if (!strchr("+-", z[0]) || zone_parse(z, &zz))
                 goto bad;
+            zoff = zz.offset;
             zone = true;
             break;
         }
@@ -402,16 +370,12 @@ static int s_parse_time(const lf_time_t *tf, const char *s, size_t n, long long 
     }
     if (p != end)
         goto bad;
+    /* without a zone in the text: the configured one; "local" is the
+     * observer's own ($TZ), right for a log written on this host */
     time_t t;
-    if (zone || tf->tz != TZ_LOCAL) {
-        t = timegm(&tm);
-        t -= zone ? zoff : tf->tz == TZ_OFFSET ? tf->tz_off : 0;
-    } else {
-        /* the observer's own zone ($TZ): right for a log written on this
-         * host; the hour repeated when summer time ends is ambiguous */
-        tm.tm_isdst = -1;
-        t = mktime(&tm);
-    }
+    zone_t own = {false, zoff};
+    if (!zone_epoch(zone ? &own : &tf->tz, &tm, &t))
+        goto bad;
     *secs = (long long)t;
     *usec = us;
     return 0;
@@ -828,7 +792,7 @@ static int s_rules_load(lf_rules_t *r, const char *path, const char *tz_option, 
             goto out;
         }
         const char *zone = tz_option ? tz_option : tz ? tz : "local";
-        if (s_parse_tz(zone, &r->time.tz, &r->time.tz_off)) {
+        if (zone_parse(zone, &r->time.tz)) {
             s_fail(err, errlen, MIDA_EINVAL, "%s '%s': not a zone (local, UTC or +HH:MM)",
                    tz_option ? "--tz" : "record.time.tz in the rules", zone);
             goto out;

@@ -40,6 +40,7 @@
 #include "mida.h"
 
 #include "common/sqlite_source.h"
+#include "common/zone.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -138,8 +139,7 @@ typedef struct parsl {
     mida_observer_t *obs;
     sqlite3 *db;
     char *path;                 /* --db */
-    bool tz_local;              /* naive times are in the observer's zone */
-    long tz_offset;             /* else: seconds east of UTC */
+    zone_t tz;                  /* the zone of the database's naive times */
     sqlite3_stmt *q[Q_COUNT];
     bool has_resource, has_block, has_node;
     long long data_version;     /* of the last poll; -1: none yet */
@@ -231,40 +231,13 @@ static void s_end_read(parsl_t *p)
  * the observer with TZ=Europe/Berlin and --tz local. */
 static int s_tz_parse(parsl_t *p, const char *tz, char *err, size_t errlen)
 {
-    p->tz_local = true;
-    p->tz_offset = 0;
-    if (!tz || !strcasecmp(tz, "local"))
+    if (zone_parse(tz ? tz : "local", &p->tz) == 0)
         return 0;
-    p->tz_local = false;
-    const char *s = tz;
-    if (!strncasecmp(s, "UTC", 3) || !strncasecmp(s, "GMT", 3))
-        s += 3;
-    if (!*s || !strcmp(s, "Z") || (!strcmp(tz, "Z")))
-        return 0;
-    int sign = *s == '+' ? 1 : *s == '-' ? -1 : 0;
-    int hh = 0, mm = 0;
-    const char *d = s + 1;
-    size_t n = strlen(d);
-    bool ok = sign != 0;
-    if (ok && n == 2 && isdigit((unsigned char)d[0]) && isdigit((unsigned char)d[1]))
-        hh = (d[0] - '0') * 10 + (d[1] - '0');
-    else if (ok && (n == 4 || (n == 5 && d[2] == ':'))) {
-        const char *m = d + (n == 5 ? 3 : 2);
-        ok = isdigit((unsigned char)d[0]) && isdigit((unsigned char)d[1]) &&
-             isdigit((unsigned char)m[0]) && isdigit((unsigned char)m[1]);
-        hh = (d[0] - '0') * 10 + (d[1] - '0');
-        mm = (m[0] - '0') * 10 + (m[1] - '0');
-    } else
-        ok = false;
-    if (!ok || hh > 18 || mm > 59) {
-        snprintf(err, errlen,
-                 "--tz '%s': expected local, UTC or an offset such as +02:00 (for a named zone,"
-                 " run with TZ=<zone> and --tz local)",
-                 tz);
-        return MIDA_EINVAL;
-    }
-    p->tz_offset = sign * (hh * 3600L + mm * 60L);
-    return 0;
+    snprintf(err, errlen,
+             "--tz '%s': expected local, UTC or an offset such as +02:00 (for a named zone,"
+             " run with TZ=<zone> and --tz local)",
+             tz);
+    return MIDA_EINVAL;
 }
 
 /* A time given as seconds since the epoch (a REAL column, say). */
@@ -349,16 +322,9 @@ static bool s_time_text(const parsl_t *p, const char *text, char *out, size_t ou
     struct tm tm = {.tm_year = f[0] - 1900, .tm_mon = f[1] - 1, .tm_mday = f[2],
                     .tm_hour = f[3], .tm_min = f[4], .tm_sec = f[5], .tm_isdst = -1};
     time_t t;
-    if (zoned || !p->tz_local) {
-        t = timegm(&tm) - (zoned ? offset : p->tz_offset);
-    } else {
-        /* mktime picks one of the two readings of an hour that a
-         * daylight-saving change repeats */
-        errno = 0;
-        t = mktime(&tm);
-        if (t == (time_t)-1 && errno)
-            return false;
-    }
+    zone_t own = {false, offset};
+    if (!zone_epoch(zoned ? &own : &p->tz, &tm, &t))
+        return false;
     struct tm u;
     if (!gmtime_r(&t, &u))
         return false;
