@@ -429,6 +429,17 @@ int mida_observer_emit(mida_observer_t *obs, const char *json, size_t len)
     return rc;
 }
 
+/* One line under the adapter's name: "NAME: PREFIXmessage". */
+static void s_vlog(mida_observer_t *obs, mida_log_level_t level, int code, const char *where,
+                   const char *prefix, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    mida_locator_t loc = {where, -1, -1, NULL};
+    mida__log(obs->ctx, level, MIDA_FROM_ADAPTER, code, where ? &loc : NULL, "%s: %s%s",
+              obs->adapter->name, prefix, msg);
+}
+
 void mida_observer_skip(mida_observer_t *obs, const char *where, const char *fmt, ...)
 {
     if (!obs)
@@ -436,37 +447,21 @@ void mida_observer_skip(mida_observer_t *obs, const char *where, const char *fmt
     obs->stats.skipped++;
     if (!mida__log_enabled(obs->ctx, MIDA_LOG_WARN))
         return;
-    char msg[1024];
+    /* the handler shows where; the message says what and why */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    s_vlog(obs, MIDA_LOG_WARN, MIDA_ERECORD, where, "skipped: ", fmt, ap);
     va_end(ap);
-    mida_locator_t loc = {where, -1, -1, NULL};
-    /* the handler shows where; the message says what and why */
-    mida__log(obs->ctx, MIDA_LOG_WARN, MIDA_FROM_ADAPTER, MIDA_ERECORD, &loc, "%s: skipped: %s",
-              obs->adapter->name, msg);
 }
 
 void mida_observer_log(mida_observer_t *obs, mida_log_level_t level, const char *fmt, ...)
 {
     if (!obs || !mida__log_enabled(obs->ctx, level))
         return;
-    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    s_vlog(obs, level, 0, NULL, "", fmt, ap);
     va_end(ap);
-    mida__log(obs->ctx, level, MIDA_FROM_ADAPTER, 0, NULL, "%s: %s", obs->adapter->name, msg);
-}
-
-mida_ctx_t *mida_observer_ctx(const mida_observer_t *obs)
-{
-    return obs ? obs->ctx : NULL;
-}
-
-const char *mida_observer_adapter_name(const mida_observer_t *obs)
-{
-    return obs ? obs->adapter->name : NULL;
 }
 
 /* ---- self-test ------------------------------------------------------------ */

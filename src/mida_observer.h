@@ -139,9 +139,5 @@ MIDA_EXPORT void mida_observer_skip(mida_observer_t *obs, const char *where, con
 /* Logs at `level` under the adapter's name. */
 MIDA_EXPORT void mida_observer_log(mida_observer_t *obs, mida_log_level_t level, const char *fmt,
                                    ...) MIDA_PRINTF(3, 4);
-/* The context (for the adapter's own library calls). */
-MIDA_EXPORT mida_ctx_t *mida_observer_ctx(const mida_observer_t *obs);
-/* The adapter's name. */
-MIDA_EXPORT const char *mida_observer_adapter_name(const mida_observer_t *obs);
 
 #endif /* MIDA_OBSERVER_H */

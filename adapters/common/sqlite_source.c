@@ -111,14 +111,6 @@ long long sqlite_source_int(sqlite3_stmt *stmt, const char *name, long long fall
     return sqlite3_column_int64(stmt, i);
 }
 
-double sqlite_source_double(sqlite3_stmt *stmt, const char *name, double fallback)
-{
-    int i = sqlite_source_column(stmt, name);
-    if (i < 0 || sqlite3_column_type(stmt, i) == SQLITE_NULL)
-        return fallback;
-    return sqlite3_column_double(stmt, i);
-}
-
 bool sqlite_source_is_null(sqlite3_stmt *stmt, const char *name)
 {
     int i = sqlite_source_column(stmt, name);

@@ -24,9 +24,8 @@ int sqlite_source_column(sqlite3_stmt *stmt, const char *name);
 /* The text of column `name` of the current row; NULL when the column is
  * missing or NULL.  Valid until the next step. */
 const char *sqlite_source_text(sqlite3_stmt *stmt, const char *name);
-/* The integer / double of column `name`; `fallback` when missing or NULL. */
+/* The integer of column `name`; `fallback` when missing or NULL. */
 long long sqlite_source_int(sqlite3_stmt *stmt, const char *name, long long fallback);
-double sqlite_source_double(sqlite3_stmt *stmt, const char *name, double fallback);
 bool sqlite_source_is_null(sqlite3_stmt *stmt, const char *name);
 /* True for the codes that mean "another process holds the database now:
  * try again later" (SQLITE_BUSY, SQLITE_LOCKED). */
